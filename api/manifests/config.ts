@@ -1,0 +1,339 @@
+// Loads a folder of manifests (what a GitOps repo holds: Gatehouse objects, Secrets, policy tests)
+// into typed objects, remembering where each came from so every problem names file, line, object
+// and field path. Schema problems are collected, not thrown: one bad file never hides the others.
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import { LineCounter, parseAllDocuments, isNode, type Document } from 'yaml';
+import { GatehouseError, formatErrorMessage, type ErrorCode, type ErrorDetails } from '../errors.js';
+import {
+  GROUP_VERSION,
+  KINDS,
+  type AccessPolicy,
+  type GatehouseKind,
+  type GatehouseObject,
+  type NonHumanIdentity,
+  type ObjectMeta,
+  type ProtectedResource,
+} from '../kinds/kinds.js';
+import { checkAgainstSchema, formatFieldPath } from './schema-check.js';
+
+export const POLICY_TEST_API_VERSION = 'cli.gatehouse.dev/v1alpha1';
+export const DEFAULT_NAMESPACE = 'default';
+
+export interface ManifestSource {
+  /** Path relative to the loaded folder (or as given to loadConfigFromTexts). */
+  readonly file: string;
+  /** 0-based document index within the file. */
+  readonly document: number;
+  /** 1-based line where the document starts. */
+  readonly line: number;
+  /** 1-based line of a field inside the document; the nearest existing parent when absent. */
+  lineOf(path: readonly (string | number)[]): number;
+}
+
+export interface ConfigProblem {
+  readonly code: ErrorCode;
+  readonly message: string;
+  readonly file: string;
+  readonly line: number;
+  readonly kind?: string;
+  readonly name?: string;
+  readonly namespace?: string;
+  /** Field path like spec.rules[0].effect; empty when the whole document is at fault. */
+  readonly path: string;
+}
+
+export interface Secret {
+  apiVersion: 'v1';
+  kind: 'Secret';
+  metadata: ObjectMeta;
+  /** Decoded values: `data` (base64) and `stringData` merged as the API server does. */
+  data: Record<string, string>;
+}
+
+export interface PolicyTestDocument {
+  apiVersion: typeof POLICY_TEST_API_VERSION;
+  kind: 'PolicyTest';
+  metadata: ObjectMeta;
+  spec: unknown;
+}
+
+export type ConfigObject = GatehouseObject | Secret | PolicyTestDocument;
+
+export interface GatehouseConfig {
+  readonly identities: NonHumanIdentity[];
+  readonly resources: ProtectedResource[];
+  readonly policies: AccessPolicy[];
+  readonly secrets: Secret[];
+  readonly policyTests: PolicyTestDocument[];
+  readonly problems: ConfigProblem[];
+  sourceOf(object: ConfigObject): ManifestSource | undefined;
+}
+
+export interface ManifestText {
+  readonly file: string;
+  readonly text: string;
+}
+
+export function namespaceOf(object: { metadata: ObjectMeta }): string {
+  return object.metadata.namespace ?? DEFAULT_NAMESPACE;
+}
+
+/** Builds a problem for `object` at `path`, with the file and line it came from. */
+export function problemAt(
+  config: Pick<GatehouseConfig, 'sourceOf'>,
+  object: ConfigObject,
+  path: readonly (string | number)[],
+  code: ErrorCode,
+  details: ErrorDetails = {},
+): ConfigProblem {
+  const source = config.sourceOf(object);
+  return {
+    code,
+    message: formatErrorMessage(code, details),
+    file: source?.file ?? '<unknown>',
+    line: source?.lineOf(path) ?? 0,
+    kind: object.kind,
+    name: object.metadata.name,
+    namespace: namespaceOf(object),
+    path: formatFieldPath(path),
+  };
+}
+
+async function listYamlFiles(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { withFileTypes: true });
+  const files: string[] = [];
+  for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+    if (entry.name.startsWith('.') || entry.name === 'node_modules') continue;
+    const full = join(dir, entry.name);
+    if (entry.isDirectory()) files.push(...(await listYamlFiles(full)));
+    else if (/\.ya?ml$/.test(entry.name)) files.push(full);
+  }
+  return files;
+}
+
+/** Reads every *.yaml / *.yml under `dir` (recursively, hidden folders skipped). */
+export async function loadConfigDir(dir: string): Promise<GatehouseConfig> {
+  const info = await stat(dir).catch(() => undefined);
+  if (!info?.isDirectory()) throw new GatehouseError('GH_ERR_CONFIG_DIR_NOT_FOUND', { path: dir });
+  const files = await listYamlFiles(dir);
+  const texts = await Promise.all(
+    files.map(async (file) => ({ file: relative(dir, file), text: await readFile(file, 'utf8') })),
+  );
+  return loadConfigFromTexts(texts);
+}
+
+class ConfigBuilder implements GatehouseConfig {
+  readonly identities: NonHumanIdentity[] = [];
+  readonly resources: ProtectedResource[] = [];
+  readonly policies: AccessPolicy[] = [];
+  readonly secrets: Secret[] = [];
+  readonly policyTests: PolicyTestDocument[] = [];
+  readonly problems: ConfigProblem[] = [];
+  private readonly sources = new WeakMap<object, ManifestSource>();
+
+  sourceOf(object: ConfigObject): ManifestSource | undefined {
+    return this.sources.get(object);
+  }
+
+  remember(object: ConfigObject, source: ManifestSource): void {
+    this.sources.set(object, source);
+  }
+
+  problem(source: ManifestSource, code: ErrorCode, details: ErrorDetails, extra: Partial<ConfigProblem> = {}): void {
+    this.problems.push({
+      code,
+      message: formatErrorMessage(code, details),
+      file: source.file,
+      line: source.line,
+      path: '',
+      ...extra,
+    });
+  }
+}
+
+/** Pure core of the loader: manifests as text in, typed objects and problems out. */
+export function loadConfigFromTexts(texts: readonly ManifestText[]): GatehouseConfig {
+  const config = new ConfigBuilder();
+  for (const { file, text } of texts) loadFile(config, file, text);
+  reportDuplicates(config);
+  return config;
+}
+
+function loadFile(config: ConfigBuilder, file: string, text: string): void {
+  const lineCounter = new LineCounter();
+  const documents = parseAllDocuments(text, { lineCounter, prettyErrors: false });
+  const list = Array.isArray(documents) ? documents : [documents];
+  list.forEach((document, index) => {
+    const source = sourceFor(file, index, document, lineCounter);
+    if (document.errors.length > 0) {
+      const first = document.errors[0]!;
+      const line = first.linePos?.[0]?.line ?? source.line;
+      config.problem({ ...source, line }, 'GH_ERR_MANIFEST_YAML', { detail: first.message.split('\n')[0] });
+      return;
+    }
+    const value: unknown = document.toJS({ maxAliasCount: 100 });
+    if (value === null || value === undefined) return; // an empty document (e.g. a trailing ---)
+    loadObject(config, source, value);
+  });
+}
+
+function sourceFor(file: string, index: number, document: Document, lineCounter: LineCounter): ManifestSource {
+  const start = document.contents?.range?.[0] ?? 0;
+  const line = lineCounter.linePos(start).line;
+  return {
+    file,
+    document: index,
+    line,
+    lineOf(path) {
+      for (let length = path.length; length >= 0; length--) {
+        const node = document.getIn(path.slice(0, length), true);
+        if (isNode(node) && node.range) return lineCounter.linePos(node.range[0]).line;
+      }
+      return line;
+    },
+  };
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function loadObject(config: ConfigBuilder, source: ManifestSource, value: unknown): void {
+  if (!isRecord(value) || typeof value.kind !== 'string' || typeof value.apiVersion !== 'string') {
+    config.problem(source, 'GH_ERR_MANIFEST_NOT_OBJECT', {});
+    return;
+  }
+  const { apiVersion, kind } = value;
+  if (apiVersion === 'v1' && kind === 'Secret') return loadSecret(config, source, value);
+  if (apiVersion === POLICY_TEST_API_VERSION) return loadPolicyTest(config, source, value);
+  const group = apiVersion.split('/')[0];
+  if (group !== 'gatehouse.dev') return; // other tools' manifests (kustomization, namespaces) are not ours to judge
+  const definition = KINDS.find((candidate) => candidate.kind === kind);
+  const meta = { kind, name: metadataName(value) };
+  if (!definition) {
+    const expected = KINDS.map((candidate) => candidate.kind).join(', ');
+    config.problem(source, 'GH_ERR_MANIFEST_UNKNOWN_KIND', { kind, apiVersion, expected }, { ...meta, path: 'kind' });
+    return;
+  }
+  if (apiVersion !== GROUP_VERSION) {
+    config.problem(source, 'GH_ERR_MANIFEST_API_VERSION', { apiVersion, kind, expected: GROUP_VERSION }, {
+      ...meta,
+      path: 'apiVersion',
+      line: source.lineOf(['apiVersion']),
+    });
+    return;
+  }
+  loadGatehouseObject(config, source, definition.kind, value);
+}
+
+function metadataName(value: Record<string, unknown>): string | undefined {
+  return isRecord(value.metadata) && typeof value.metadata.name === 'string' ? value.metadata.name : undefined;
+}
+
+function loadGatehouseObject(
+  config: ConfigBuilder,
+  source: ManifestSource,
+  kind: GatehouseKind,
+  value: Record<string, unknown>,
+): void {
+  const problems = checkAgainstSchema(kind, value);
+  for (const problem of problems) {
+    config.problem(source, 'GH_ERR_MANIFEST_SCHEMA', { detail: problem.message }, {
+      kind,
+      name: metadataName(value),
+      path: formatFieldPath(problem.path),
+      line: source.lineOf(problem.path),
+    });
+  }
+  if (problems.length > 0) return;
+  const object = value as unknown as GatehouseObject;
+  config.remember(object, source);
+  switch (object.kind) {
+    case 'NonHumanIdentity':
+      config.identities.push(object);
+      break;
+    case 'ProtectedResource':
+      config.resources.push(object);
+      break;
+    case 'AccessPolicy':
+      config.policies.push(object);
+      break;
+    case 'AccessRequest':
+      break; // requests are runtime objects the operator creates; a config folder may carry them, nothing uses them
+  }
+}
+
+function loadSecret(config: ConfigBuilder, source: ManifestSource, value: Record<string, unknown>): void {
+  const name = metadataName(value);
+  if (!name) {
+    config.problem(source, 'GH_ERR_MANIFEST_SCHEMA', { detail: 'required field is missing' }, {
+      kind: 'Secret',
+      path: 'metadata.name',
+    });
+    return;
+  }
+  const data: Record<string, string> = {};
+  const problemsBefore = config.problems.length;
+  if (isRecord(value.data)) {
+    for (const [key, encoded] of Object.entries(value.data)) {
+      if (typeof encoded !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(encoded)) {
+        config.problem(source, 'GH_ERR_MANIFEST_SCHEMA', { detail: 'Secret data values must be base64 (use stringData for plain text)' }, {
+          kind: 'Secret',
+          name,
+          path: `data.${key}`,
+          line: source.lineOf(['data', key]),
+        });
+        continue;
+      }
+      data[key] = Buffer.from(encoded, 'base64').toString('utf8');
+    }
+  }
+  if (isRecord(value.stringData)) {
+    for (const [key, plain] of Object.entries(value.stringData)) data[key] = String(plain);
+  }
+  if (config.problems.length > problemsBefore) return;
+  const secret: Secret = { apiVersion: 'v1', kind: 'Secret', metadata: value.metadata as ObjectMeta, data };
+  config.remember(secret, source);
+  config.secrets.push(secret);
+}
+
+function loadPolicyTest(config: ConfigBuilder, source: ManifestSource, value: Record<string, unknown>): void {
+  if (value.kind !== 'PolicyTest') {
+    config.problem(source, 'GH_ERR_MANIFEST_UNKNOWN_KIND', {
+      kind: String(value.kind),
+      apiVersion: POLICY_TEST_API_VERSION,
+      expected: 'PolicyTest',
+    }, { path: 'kind' });
+    return;
+  }
+  const test: PolicyTestDocument = {
+    apiVersion: POLICY_TEST_API_VERSION,
+    kind: 'PolicyTest',
+    metadata: isRecord(value.metadata) ? (value.metadata as unknown as ObjectMeta) : { name: source.file },
+    spec: value.spec,
+  };
+  config.remember(test, source);
+  config.policyTests.push(test);
+}
+
+function reportDuplicates(config: ConfigBuilder): void {
+  const seen = new Map<string, ConfigObject>();
+  const all: ConfigObject[] = [...config.identities, ...config.resources, ...config.policies, ...config.secrets];
+  for (const object of all) {
+    const key = `${object.kind}/${namespaceOf(object)}/${object.metadata.name}`;
+    const first = seen.get(key);
+    if (!first) {
+      seen.set(key, object);
+      continue;
+    }
+    const other = config.sourceOf(first);
+    config.problems.push(
+      problemAt(config, object, ['metadata', 'name'], 'GH_ERR_MANIFEST_DUPLICATE', {
+        kind: object.kind,
+        name: object.metadata.name,
+        other: other ? `${other.file}:${other.line}` : 'another file',
+      }),
+    );
+  }
+}
