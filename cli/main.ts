@@ -4,9 +4,12 @@ import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { GatehouseError, isGatehouseError } from '../api/errors.js';
 import { generateCommand } from './commands/generate.js';
+import { policyTestCommand } from './commands/policy-test.js';
+import { explainCommand } from './commands/explain.js';
+import { validateCommand } from './commands/validate.js';
 import type { CliCommand, CliIO } from './io.js';
 
-export const COMMANDS: readonly CliCommand[] = [generateCommand];
+export const COMMANDS: readonly CliCommand[] = [generateCommand, validateCommand, policyTestCommand, explainCommand];
 
 export function helpText(): string {
   const width = Math.max(...COMMANDS.map((command) => command.usage.length));
@@ -53,10 +56,12 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
 function describeError(error: unknown): string {
   if (isGatehouseError(error)) return `error ${error.code}: ${error.message}`;
   // parseArgs raises TypeErrors with a code for unknown or malformed options: usage mistakes.
-  if (error instanceof Error && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS')) {
-    return `error GH_ERR_USAGE: ${error.message}. Run \`gatehouse --help\` for usage.`;
+  // Checked by shape, not instanceof: errors can come from another realm (jest's VM modules).
+  const { code, message } = (typeof error === 'object' && error !== null ? error : {}) as { code?: unknown; message?: unknown };
+  if (String(code).startsWith('ERR_PARSE_ARGS')) {
+    return `error GH_ERR_USAGE: ${String(message)}. Run \`gatehouse --help\` for usage.`;
   }
-  return `error: ${error instanceof Error ? error.message : String(error)}`;
+  return `error: ${typeof message === 'string' ? message : String(error)}`;
 }
 
 async function main(): Promise<void> {

@@ -29,7 +29,7 @@ export function ObjectName(description: string): TString {
   return Type.String({ description, pattern: OBJECT_NAME_PATTERN, minLength: 1, maxLength: 253 });
 }
 
-/** A CEL rule the API server enforces; `gatehouse validate` mirrors each one in code (validate-rules.ts). */
+/** A CEL rule the API server enforces; `gatehouse validate` mirrors each one in code (cel-rules.ts). */
 export interface CelRule {
   readonly rule: string;
   readonly message: string;

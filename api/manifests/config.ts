@@ -3,9 +3,10 @@
 // and field path. Schema problems are collected, not thrown: one bad file never hides the others.
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { LineCounter, parseAllDocuments, isNode, type Document } from 'yaml';
+import { LineCounter, parseAllDocuments, isMap, isNode, isScalar, type Document, type Node } from 'yaml';
 import { GatehouseError, formatErrorMessage, type ErrorCode, type ErrorDetails } from '../errors.js';
 import {
+  API_GROUP,
   GROUP_VERSION,
   KINDS,
   type AccessPolicy,
@@ -31,8 +32,12 @@ export interface ManifestSource {
   lineOf(path: readonly (string | number)[]): number;
 }
 
+export type ProblemSeverity = 'error' | 'warning';
+
 export interface ConfigProblem {
   readonly code: ErrorCode;
+  /** Absent means error: the API server or the operator would reject or misapply the object. */
+  readonly severity?: ProblemSeverity;
   readonly message: string;
   readonly file: string;
   readonly line: number;
@@ -60,6 +65,13 @@ export interface PolicyTestDocument {
 
 export type ConfigObject = GatehouseObject | Secret | PolicyTestDocument;
 
+/** Names an object without holding it: kind, namespace (defaulted) and name. */
+export interface ObjectKey {
+  readonly kind: string;
+  readonly namespace: string;
+  readonly name: string;
+}
+
 export interface GatehouseConfig {
   readonly identities: NonHumanIdentity[];
   readonly resources: ProtectedResource[];
@@ -67,7 +79,20 @@ export interface GatehouseConfig {
   readonly secrets: Secret[];
   readonly policyTests: PolicyTestDocument[];
   readonly problems: ConfigProblem[];
+  /** Files read, relative to the loaded folder. */
+  readonly files?: readonly string[];
+  /** Objects found (Gatehouse kinds, Secrets, policy tests), whether they loaded or were rejected. */
+  readonly objectCount?: number;
+  /**
+   * Objects present but rejected for schema problems: they are not in the lists above, and the
+   * validator uses this so a reference to one is not reported a second time as unknown.
+   */
+  readonly rejected?: readonly ObjectKey[];
   sourceOf(object: ConfigObject): ManifestSource | undefined;
+}
+
+export function isWarning(problem: ConfigProblem): boolean {
+  return problem.severity === 'warning';
 }
 
 export interface ManifestText {
@@ -130,6 +155,9 @@ class ConfigBuilder implements GatehouseConfig {
   readonly secrets: Secret[] = [];
   readonly policyTests: PolicyTestDocument[] = [];
   readonly problems: ConfigProblem[] = [];
+  readonly files: string[] = [];
+  readonly rejected: ObjectKey[] = [];
+  objectCount = 0;
   private readonly sources = new WeakMap<object, ManifestSource>();
 
   sourceOf(object: ConfigObject): ManifestSource | undefined {
@@ -155,7 +183,10 @@ class ConfigBuilder implements GatehouseConfig {
 /** Pure core of the loader: manifests as text in, typed objects and problems out. */
 export function loadConfigFromTexts(texts: readonly ManifestText[]): GatehouseConfig {
   const config = new ConfigBuilder();
-  for (const { file, text } of texts) loadFile(config, file, text);
+  for (const { file, text } of texts) {
+    config.files.push(file);
+    loadFile(config, file, text);
+  }
   reportDuplicates(config);
   return config;
 }
@@ -168,7 +199,8 @@ function loadFile(config: ConfigBuilder, file: string, text: string): void {
     const source = sourceFor(file, index, document, lineCounter);
     if (document.errors.length > 0) {
       const first = document.errors[0]!;
-      const line = first.linePos?.[0]?.line ?? source.line;
+      // prettyErrors is off (its messages quote the source), so the position is mapped to a line here.
+      const line = lineCounter.linePos(first.pos[0]).line;
       config.problem({ ...source, line }, 'GH_ERR_MANIFEST_YAML', { detail: first.message.split('\n')[0] });
       return;
     }
@@ -187,12 +219,27 @@ function sourceFor(file: string, index: number, document: Document, lineCounter:
     line,
     lineOf(path) {
       for (let length = path.length; length >= 0; length--) {
-        const node = document.getIn(path.slice(0, length), true);
-        if (isNode(node) && node.range) return lineCounter.linePos(node.range[0]).line;
+        const node = fieldNode(document, path.slice(0, length));
+        if (node?.range) return lineCounter.linePos(node.range[0]).line;
       }
       return line;
     },
   };
+}
+
+/**
+ * The node a field path points at: for a mapping entry its key, since a block value (`rules:` then
+ * items) starts a line below the field a reader looks for; for a list item, the item.
+ */
+function fieldNode(document: Document, path: readonly (string | number)[]): Node | undefined {
+  const last = path[path.length - 1];
+  const parent = path.length === 0 ? undefined : document.getIn(path.slice(0, -1), true);
+  if (isMap(parent) && typeof last === 'string') {
+    const pair = parent.items.find((item) => isScalar(item.key) && item.key.value === last);
+    if (isNode(pair?.key)) return pair.key;
+  }
+  const node = document.getIn(path, true);
+  return isNode(node) ? node : undefined;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -208,12 +255,17 @@ function loadObject(config: ConfigBuilder, source: ManifestSource, value: unknow
   if (apiVersion === 'v1' && kind === 'Secret') return loadSecret(config, source, value);
   if (apiVersion === POLICY_TEST_API_VERSION) return loadPolicyTest(config, source, value);
   const group = apiVersion.split('/')[0];
-  if (group !== 'gatehouse.dev') return; // other tools' manifests (kustomization, namespaces) are not ours to judge
+  if (group !== API_GROUP) return reportMistypedGroup(config, source, value, kind, apiVersion);
+  config.objectCount++;
   const definition = KINDS.find((candidate) => candidate.kind === kind);
-  const meta = { kind, name: metadataName(value) };
+  const meta = metaOf(kind, value);
   if (!definition) {
     const expected = KINDS.map((candidate) => candidate.kind).join(', ');
-    config.problem(source, 'GH_ERR_MANIFEST_UNKNOWN_KIND', { kind, apiVersion, expected }, { ...meta, path: 'kind' });
+    config.problem(source, 'GH_ERR_MANIFEST_UNKNOWN_KIND', { kind, apiVersion, expected }, {
+      ...meta,
+      path: 'kind',
+      line: source.lineOf(['kind']),
+    });
     return;
   }
   if (apiVersion !== GROUP_VERSION) {
@@ -227,8 +279,44 @@ function loadObject(config: ConfigBuilder, source: ManifestSource, value: unknow
   loadGatehouseObject(config, source, definition.kind, value);
 }
 
+/**
+ * Other tools' manifests (kustomization, namespaces) are not ours to judge, but one of our kinds
+ * under a group that merely resembles ours (`gatehouse.io`) is a typo that would otherwise vanish.
+ */
+function reportMistypedGroup(
+  config: ConfigBuilder,
+  source: ManifestSource,
+  value: Record<string, unknown>,
+  kind: string,
+  apiVersion: string,
+): void {
+  const ours = KINDS.some((candidate) => candidate.kind === kind);
+  if (!ours || !apiVersion.toLowerCase().includes('gatehouse')) return;
+  config.problem(source, 'GH_ERR_MANIFEST_API_VERSION', { apiVersion, kind, expected: GROUP_VERSION }, {
+    ...metaOf(kind, value),
+    severity: 'warning',
+    path: 'apiVersion',
+    line: source.lineOf(['apiVersion']),
+  });
+}
+
 function metadataName(value: Record<string, unknown>): string | undefined {
   return isRecord(value.metadata) && typeof value.metadata.name === 'string' ? value.metadata.name : undefined;
+}
+
+function metadataNamespace(value: Record<string, unknown>): string {
+  const namespace = isRecord(value.metadata) ? value.metadata.namespace : undefined;
+  return typeof namespace === 'string' ? namespace : DEFAULT_NAMESPACE;
+}
+
+function metaOf(kind: string, value: Record<string, unknown>): { kind: string; name?: string; namespace: string } {
+  const name = metadataName(value);
+  return { kind, namespace: metadataNamespace(value), ...(name === undefined ? {} : { name }) };
+}
+
+function reject(config: ConfigBuilder, kind: string, value: Record<string, unknown>): void {
+  const name = metadataName(value);
+  if (name !== undefined) config.rejected.push({ kind, namespace: metadataNamespace(value), name });
 }
 
 function loadGatehouseObject(
@@ -239,14 +327,17 @@ function loadGatehouseObject(
 ): void {
   const problems = checkAgainstSchema(kind, value);
   for (const problem of problems) {
-    config.problem(source, 'GH_ERR_MANIFEST_SCHEMA', { detail: problem.message }, {
-      kind,
-      name: metadataName(value),
-      path: formatFieldPath(problem.path),
+    // The schema check words its own message (it knows the field), so it is used as is.
+    config.problems.push({
+      code: problem.code ?? 'GH_ERR_MANIFEST_SCHEMA',
+      message: problem.message,
+      file: source.file,
       line: source.lineOf(problem.path),
+      ...metaOf(kind, value),
+      path: formatFieldPath(problem.path),
     });
   }
-  if (problems.length > 0) return;
+  if (problems.length > 0) return reject(config, kind, value);
   const object = value as unknown as GatehouseObject;
   config.remember(object, source);
   switch (object.kind) {
@@ -265,6 +356,7 @@ function loadGatehouseObject(
 }
 
 function loadSecret(config: ConfigBuilder, source: ManifestSource, value: Record<string, unknown>): void {
+  config.objectCount++;
   const name = metadataName(value);
   if (!name) {
     config.problem(source, 'GH_ERR_MANIFEST_SCHEMA', { detail: 'required field is missing' }, {
@@ -277,34 +369,41 @@ function loadSecret(config: ConfigBuilder, source: ManifestSource, value: Record
   const problemsBefore = config.problems.length;
   if (isRecord(value.data)) {
     for (const [key, encoded] of Object.entries(value.data)) {
-      if (typeof encoded !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(encoded)) {
+      if (!isBase64(encoded)) {
         config.problem(source, 'GH_ERR_MANIFEST_SCHEMA', { detail: 'Secret data values must be base64 (use stringData for plain text)' }, {
-          kind: 'Secret',
-          name,
+          ...metaOf('Secret', value),
           path: `data.${key}`,
           line: source.lineOf(['data', key]),
         });
         continue;
       }
-      data[key] = Buffer.from(encoded, 'base64').toString('utf8');
+      data[key] = Buffer.from(encoded.replace(/[\r\n]/g, ''), 'base64').toString('utf8');
     }
   }
   if (isRecord(value.stringData)) {
     for (const [key, plain] of Object.entries(value.stringData)) data[key] = String(plain);
   }
-  if (config.problems.length > problemsBefore) return;
+  if (config.problems.length > problemsBefore) return reject(config, 'Secret', value);
   const secret: Secret = { apiVersion: 'v1', kind: 'Secret', metadata: value.metadata as ObjectMeta, data };
   config.remember(secret, source);
   config.secrets.push(secret);
 }
 
+/** What the API server accepts for Secret data: padded standard base64, line breaks ignored (as Go does). */
+function isBase64(value: unknown): value is string {
+  if (typeof value !== 'string') return false;
+  const compact = value.replace(/[\r\n]/g, '');
+  return compact.length % 4 === 0 && /^[A-Za-z0-9+/]*={0,2}$/.test(compact);
+}
+
 function loadPolicyTest(config: ConfigBuilder, source: ManifestSource, value: Record<string, unknown>): void {
+  config.objectCount++;
   if (value.kind !== 'PolicyTest') {
     config.problem(source, 'GH_ERR_MANIFEST_UNKNOWN_KIND', {
       kind: String(value.kind),
       apiVersion: POLICY_TEST_API_VERSION,
       expected: 'PolicyTest',
-    }, { path: 'kind' });
+    }, { path: 'kind', line: source.lineOf(['kind']) });
     return;
   }
   const test: PolicyTestDocument = {

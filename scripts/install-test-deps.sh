@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs on a fresh Debian machine, skipping what is already there:
+# the real servers and clients the tests start (PostgreSQL 15 server and psql, openssl), then the
+# npm packages. Safe to run repeatedly.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+have_pg_server() { ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; }
+have_pg_server || missing+=(postgresql)
+command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
+command -v pgbench >/dev/null 2>&1 || missing+=(postgresql-contrib)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
+  echo "installing Debian packages: ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # The Debian package starts a cluster of its own; tests start their own servers on free ports.
+  $SUDO service postgresql stop >/dev/null 2>&1 || true
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+fi
