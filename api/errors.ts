@@ -73,6 +73,12 @@ export const ERROR_CODES = {
   GH_ERR_PG_UPSTREAM_SERVER_PROOF: { message: 'PostgreSQL at {address} did not prove that it knows the password ({detail}); it may be an impostor, so the connection was dropped.' },
   GH_ERR_MASKING_HASH_KEY: { message: 'A masking rule uses strategy hash, which needs a per-deployment hash key of at least {minimum} bytes (got {length}); configure the masking hash key or use strategy redact.' },
   GH_ERR_MASKING_RULE: { message: 'Masking rule {index} is invalid: {detail}.' },
+  GH_ERR_PG_CLIENT_ENCODING: { message: 'client_encoding {encoding} is not supported through Gatehouse; use UTF8 (the sidecar must read statements exactly as the server does).' },
+  GH_ERR_PG_REPLICATION_REFUSED: { message: 'Replication connections are not allowed through the Gatehouse sidecar.' },
+  GH_ERR_PG_NO_ACCESS: { message: 'Identity {identity} has no access to resource {resource}: {reason}.' },
+  GH_ERR_PG_STATEMENT_DENIED: { message: '{message}' },
+  GH_ERR_PG_PROTOCOL_VIOLATION: { message: 'Protocol violation: {detail}.' },
+  GH_ERR_PG_LISTEN: { message: 'Cannot listen on {address} for resource {resource}: {detail}.' },
 } as const satisfies Record<string, ErrorCodeInfo>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -875,11 +875,13 @@ function classifyStatement(
   walker.visitNode(statement.type, statement.node, ROOT_SCOPE);
   const accesses = settleAccesses(walker.accesses).map((access) => Object.freeze(access));
   const operation = strictest(accesses.map((access) => access.operation)) ?? 'admin';
+  const prepares = statement.type === 'PrepareStmt' ? asString(statement.node.name) : undefined;
   const classified: ClassifiedStatement = {
     text: statement.text,
     command: commandTag(statement.type, statement.node),
     operation,
     accesses: Object.freeze(accesses),
+    ...(prepares === undefined ? {} : { prepares }),
   };
   return { statement: Object.freeze(classified), dependsOnContext: walker.dependsOnContext };
 }

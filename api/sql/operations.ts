@@ -64,6 +64,8 @@ export interface ClassifiedStatement {
   /** Strictest operation the statement contains. */
   readonly operation: SqlOperation;
   readonly accesses: readonly SqlAccess[];
+  /** For `PREPARE name AS ...`: the name, so a session can resolve a later `EXECUTE name`. */
+  readonly prepares?: string;
 }
 
 export interface SqlClassification {
