@@ -79,6 +79,7 @@ export const ERROR_CODES = {
   GH_ERR_PG_STATEMENT_DENIED: { message: '{message}' },
   GH_ERR_PG_PROTOCOL_VIOLATION: { message: 'Protocol violation: {detail}.' },
   GH_ERR_PG_LISTEN: { message: 'Cannot listen on {address} for resource {resource}: {detail}.' },
+  GH_ERR_CONFIG_INVALID: { message: '{count} error(s) in the config folder {path}; run `gatehouse validate {path}` and fix them.' },
 } as const satisfies Record<string, ErrorCodeInfo>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

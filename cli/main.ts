@@ -7,9 +7,10 @@ import { generateCommand } from './commands/generate.js';
 import { policyTestCommand } from './commands/policy-test.js';
 import { explainCommand } from './commands/explain.js';
 import { validateCommand } from './commands/validate.js';
+import { devCommand } from './commands/dev.js';
 import type { CliCommand, CliIO } from './io.js';
 
-export const COMMANDS: readonly CliCommand[] = [generateCommand, validateCommand, policyTestCommand, explainCommand];
+export const COMMANDS: readonly CliCommand[] = [validateCommand, policyTestCommand, explainCommand, devCommand, generateCommand];
 
 export function helpText(): string {
   const width = Math.max(...COMMANDS.map((command) => command.usage.length));

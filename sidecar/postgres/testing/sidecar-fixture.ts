@@ -1,16 +1,17 @@
 // Test fixture: a real PostgreSQL with a small payments schema, and a Sidecar in this process in
 // front of it, configured from manifests like a user's config folder. Tests talk to it with real
 // clients (psql, node-postgres, pgbench).
-import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { execFile, spawn } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import pg from 'pg';
 import { silentLogger, type Logger } from '../../../api/logging/logger.js';
 import { loadConfigFromTexts } from '../../../api/manifests/config.js';
 import { SqlClassifier, loadSqlParser } from '../../../api/sql/classify.js';
 import { buildSnapshotFromConfig, type SidecarSnapshot } from '../../../api/snapshot/sidecar-snapshot.js';
-import { startPostgres, type PostgresServer } from '../../../testing/postgres-server.js';
+import { startPostgres, type PostgresServer, type PostgresServerOptions, type PostgresUser } from '../../../testing/postgres-server.js';
 import { createSidecarMetrics, type SidecarMetrics } from '../../metrics/sidecar-metrics.js';
 import { FileSessionRecorder } from '../../recording/session-recorder.js';
 import { Sidecar, type SidecarOptions } from '../../sidecar.js';
@@ -27,7 +28,37 @@ INSERT INTO customers (name, email, card_number, notes) VALUES
 INSERT INTO orders (customer_id, total) SELECT 1 + (i % 3), i * 1.5 FROM generate_series(1, 50) AS i;
 `;
 
-export function manifests(server: PostgresServer, user: { user: string; password: string }, policyRules: string, extra = ''): string {
+/** The login the fixture creates (SCRAM-SHA-256, owner of the payments tables). */
+export const APP_OWNER: PostgresUser = { user: 'app_owner', password: 'owner-secret' };
+
+/** What the ProtectedResource says about TLS; `caPem` becomes a CA Secret the resource references. */
+export interface ResourceTlsSettings {
+  readonly mode: 'disable' | 'prefer' | 'require' | 'verify-full';
+  readonly caPem?: string;
+  readonly serverName?: string;
+}
+
+function indent(text: string, spaces: number): string {
+  return text.split('\n').map((line) => `${' '.repeat(spaces)}${line}`).join('\n');
+}
+
+function tlsManifest(tls: ResourceTlsSettings): { spec: string; secret: string } {
+  const ca = tls.caPem ? ', caSecretRef: {name: db-ca}' : '';
+  const serverName = tls.serverName ? `, serverName: ${tls.serverName}` : '';
+  const secret = tls.caPem
+    ? `---\napiVersion: v1\nkind: Secret\nmetadata: {name: db-ca}\nstringData:\n  ca.crt: |\n${indent(tls.caPem.trim(), 4)}\n`
+    : '';
+  return { spec: `{mode: ${tls.mode}${ca}${serverName}}`, secret };
+}
+
+export function manifests(
+  server: PostgresServer,
+  user: PostgresUser,
+  policyRules: string,
+  extra = '',
+  tls: ResourceTlsSettings = { mode: 'disable' },
+): string {
+  const tlsParts = tlsManifest(tls);
   return `
 apiVersion: gatehouse.dev/v1alpha1
 kind: NonHumanIdentity
@@ -41,7 +72,7 @@ spec:
   protocol: postgres
   address: 127.0.0.1:${server.port}
   database: app
-  tls: {mode: disable}
+  tls: ${tlsParts.spec}
   credentials: {strategy: static, secretRef: {name: db-login}}
   sidecar: {port: 15432}
 ---
@@ -49,7 +80,7 @@ apiVersion: v1
 kind: Secret
 metadata: {name: db-login}
 stringData: {username: ${user.user}, password: '${user.password}'}
----
+${tlsParts.secret}---
 apiVersion: gatehouse.dev/v1alpha1
 kind: AccessPolicy
 metadata: {name: app-policy}
@@ -60,15 +91,38 @@ ${policyRules}
 ${extra}`;
 }
 
+export interface ProcessResult {
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly code: number;
+}
+
+export interface PsqlOptions {
+  readonly extraArgs?: readonly string[];
+  /** Fed to psql's standard input (COPY ... FROM STDIN). */
+  readonly input?: string;
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+/** One recorded event: a JSON line of a session recording. */
+export type RecordedEvent = Record<string, unknown> & { readonly type: string };
+
 export interface SidecarFixture {
   readonly server: PostgresServer;
   readonly sidecar: Sidecar;
   readonly metrics: SidecarMetrics;
   readonly port: number;
   readonly recordings: string;
-  /** Re-applies a new set of manifests (a policy edit). */
-  reload(text: string): Promise<void>;
-  psql(sql: string, options?: { extraArgs?: string[] }): Promise<{ stdout: string; stderr: string; code: number }>;
+  /** Re-applies the manifests with new policy rules (a policy edit); login and TLS stay. */
+  reload(policyRules: string, extra?: string): Promise<void>;
+  /** psql through the sidecar, as an app that knows neither the real user nor the password. */
+  psql(sql: string, options?: PsqlOptions): Promise<ProcessResult>;
+  /** psql as the server's superuser straight to the app database, bypassing the sidecar. */
+  adminPsql(sql: string): Promise<string>;
+  /** A node-postgres client connected through the sidecar (the caller ends it). */
+  pgClient(config?: pg.ClientConfig): Promise<pg.Client>;
+  /** Every session recording so far, by session id, each as its events in order. */
+  recordedSessions(): Promise<Map<string, RecordedEvent[]>>;
   stop(): Promise<void>;
 }
 
@@ -78,20 +132,68 @@ export function snapshotFrom(text: string): SidecarSnapshot {
   return buildSnapshotFromConfig(config, 'app');
 }
 
-export async function startSidecarFixture(options: {
-  policyRules: string;
-  extra?: string;
-  server?: PostgresServer;
-  logger?: Logger;
-  sidecar?: Partial<SidecarOptions>;
-}): Promise<SidecarFixture> {
-  await loadSqlParser();
-  const server = options.server ?? (await startPostgres());
-  if (!options.server) {
-    await server.psql(`CREATE ROLE app_owner LOGIN PASSWORD 'owner-secret'; GRANT ALL ON SCHEMA public TO app_owner`);
-    await run('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-h', '127.0.0.1', '-p', String(server.port), '-U', server.admin.user, '-d', 'app', '-c',
-      `GRANT ALL ON SCHEMA public TO app_owner; SET ROLE app_owner; ${PAYMENTS_SCHEMA}`], { env: { ...process.env, PGPASSWORD: server.admin.password } });
+/** Runs a command to completion, never throwing on a non-zero exit (tests look at the code). */
+export function runProcess(command: string, args: readonly string[], options: { input?: string; env?: NodeJS.ProcessEnv } = {}): Promise<ProcessResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { env: options.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
+    child.stderr.on('data', (chunk: Buffer) => err.push(chunk));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({
+      stdout: Buffer.concat(out).toString('utf8').trim(),
+      stderr: Buffer.concat(err).toString('utf8').trim(),
+      code: code ?? 1,
+    }));
+    child.stdin.end(options.input ?? '');
+  });
+}
+
+/** psql as the superuser on database `app` (server.psql goes to `postgres`). */
+export async function adminPsqlOn(server: PostgresServer, sql: string): Promise<string> {
+  const { stdout } = await run('psql', ['-X', '-q', '-t', '-A', '-v', 'ON_ERROR_STOP=1', '-h', '127.0.0.1', '-p', String(server.port),
+    '-U', server.admin.user, '-d', 'app', '-c', sql], { env: { ...process.env, PGPASSWORD: server.admin.password } });
+  return stdout.trim();
+}
+
+/** Creates the app_owner login and the payments schema on a fresh server. */
+export async function preparePaymentsDatabase(server: PostgresServer): Promise<void> {
+  await server.psql(`CREATE ROLE ${APP_OWNER.user} LOGIN PASSWORD '${APP_OWNER.password}'; GRANT ALL ON DATABASE app TO ${APP_OWNER.user}`);
+  await adminPsqlOn(server, `GRANT ALL ON SCHEMA public TO ${APP_OWNER.user}`);
+  await run('psql', ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-h', '127.0.0.1', '-p', String(server.port), '-U', server.admin.user, '-d', 'app', '-c',
+    `SET ROLE ${APP_OWNER.user}; ${PAYMENTS_SCHEMA}`], { env: { ...process.env, PGPASSWORD: server.admin.password } });
+}
+
+async function readRecordings(dir: string): Promise<Map<string, RecordedEvent[]>> {
+  const sessions = new Map<string, RecordedEvent[]>();
+  for (const file of await readdir(dir).catch(() => [] as string[])) {
+    if (!file.endsWith('.jsonl')) continue;
+    const text = await readFile(join(dir, file), 'utf8');
+    const events = text.split('\n').filter((line) => line.trim() !== '').map((line) => JSON.parse(line) as RecordedEvent);
+    sessions.set(file.slice(0, -'.jsonl'.length), events);
   }
+  return sessions;
+}
+
+export interface SidecarFixtureOptions {
+  readonly policyRules: string;
+  readonly extra?: string;
+  /** A server shared between fixtures; the fixture then neither prepares nor stops it. */
+  readonly server?: PostgresServer;
+  /** How to start the fixture's own server (ignored with `server`). */
+  readonly serverOptions?: PostgresServerOptions;
+  /** The resource credential; app_owner (SCRAM) by default. */
+  readonly login?: PostgresUser;
+  readonly tls?: ResourceTlsSettings;
+  readonly logger?: Logger;
+  readonly sidecar?: Partial<SidecarOptions>;
+}
+
+export async function startSidecarFixture(options: SidecarFixtureOptions): Promise<SidecarFixture> {
+  await loadSqlParser();
+  const server = options.server ?? (await startPostgres(options.serverOptions));
+  if (!options.server) await preparePaymentsDatabase(server);
   const recordings = await mkdtemp(join(tmpdir(), 'gh-recordings-'));
   const metrics = createSidecarMetrics({ defaultMetrics: false });
   const sidecar = new Sidecar({
@@ -103,8 +205,9 @@ export async function startSidecarFixture(options: {
     portFor: () => 0,
     ...options.sidecar,
   });
-  const login = { user: 'app_owner', password: 'owner-secret' };
-  await sidecar.apply(snapshotFrom(manifests(server, login, options.policyRules, options.extra)));
+  const login = options.login ?? APP_OWNER;
+  const render = (rules: string, extra = '') => manifests(server, login, rules, extra, options.tls);
+  await sidecar.apply(snapshotFrom(render(options.policyRules, options.extra)));
   const port = sidecar.portOf('db')!;
   return {
     server,
@@ -112,19 +215,22 @@ export async function startSidecarFixture(options: {
     metrics,
     port,
     recordings,
-    async reload(text) {
-      await sidecar.apply(snapshotFrom(manifests(server, login, text)));
+    async reload(rules, extra) {
+      await sidecar.apply(snapshotFrom(render(rules, extra)));
     },
-    async psql(sql, psqlOptions = {}) {
-      try {
-        const { stdout, stderr } = await run('psql', ['-X', '-q', '-t', '-A', '-h', '127.0.0.1', '-p', String(port), '-U', 'whoever', '-d', 'whatever',
-          ...(psqlOptions.extraArgs ?? []), '-c', sql], { env: { ...process.env, PGPASSWORD: 'app-does-not-know-it', PGCONNECT_TIMEOUT: '5' } });
-        return { stdout: stdout.trim(), stderr: stderr.trim(), code: 0 };
-      } catch (error) {
-        const failure = error as { stdout?: string; stderr?: string; code?: number };
-        return { stdout: (failure.stdout ?? '').trim(), stderr: (failure.stderr ?? '').trim(), code: failure.code ?? 1 };
-      }
+    psql(sql, psqlOptions = {}) {
+      const args = ['-X', '-q', '-t', '-A', '-h', '127.0.0.1', '-p', String(port), '-U', 'whoever', '-d', 'whatever',
+        ...(psqlOptions.extraArgs ?? []), '-c', sql];
+      const env = { ...process.env, PGPASSWORD: 'app-does-not-know-it', PGCONNECT_TIMEOUT: '5', ...psqlOptions.env };
+      return runProcess('psql', args, { ...(psqlOptions.input !== undefined ? { input: psqlOptions.input } : {}), env });
     },
+    adminPsql: (sql) => adminPsqlOn(server, sql),
+    async pgClient(config = {}) {
+      const client = new pg.Client({ host: '127.0.0.1', port, user: 'whoever', password: 'app-does-not-know-it', database: 'whatever', ...config });
+      await client.connect();
+      return client;
+    },
+    recordedSessions: () => readRecordings(recordings),
     async stop() {
       await sidecar.stop(1000);
       if (!options.server) await server.stop();
