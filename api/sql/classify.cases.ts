@@ -334,6 +334,11 @@ const admin: readonly ClassifyCase[] = [
   { sql: 'RESET ROLE', operation: 'admin', commands: ['RESET'] },
   { sql: 'RESET SESSION AUTHORIZATION', operation: 'admin' },
   { sql: 'SET session_replication_role = replica', operation: 'admin' },
+  // Settings that change how the server reads statement text: the proxy's parser would disagree.
+  { sql: 'SET standard_conforming_strings = off', operation: 'admin' },
+  { sql: "SELECT set_config('standard_conforming_strings', 'off', false)", operation: 'admin' },
+  { sql: 'SET backslash_quote = on', operation: 'admin' },
+  { sql: "SET client_encoding = 'SJIS'", operation: 'admin' },
   { sql: 'SELECT pg_terminate_backend(12345)', operation: 'admin', accesses: ['admin pg_terminate_backend()'] },
   { sql: 'SELECT pg_cancel_backend(pid) FROM pg_stat_activity WHERE usename = \'app\'', operation: 'admin', accesses: ['admin pg_cancel_backend()', 'read pg_stat_activity'] },
   { sql: 'SELECT pg_catalog.pg_terminate_backend(1)', operation: 'admin', accesses: ['admin pg_catalog.pg_terminate_backend()'] },

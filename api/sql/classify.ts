@@ -18,6 +18,7 @@ import {
   type SqlOperation,
 } from './operations.js';
 import { StatementCache } from './statement-cache.js';
+import { statementShape } from './statement-shape.js';
 
 /** What the classifier may ask of the session a statement arrives in. */
 export interface ClassifyContext {
@@ -964,9 +965,16 @@ export class SqlClassifier {
     return { hits: this.#hits, misses: this.#misses, size: this.#cache.size };
   }
 
+  /**
+   * Cached by the statement's shape (numbers replaced, see statement-shape.ts), so statements that
+   * differ only in literal values parse once. A cached answer's statement texts are those of the
+   * first statement of that shape; accesses, operations and commands are the same for all of them.
+   */
   classify(text: string, context?: ClassifyContext): SqlClassification {
     assertParserLoaded();
-    let entry = this.#cache.get(text);
+    const cacheable = text.length <= this.#maxCachedTextLength;
+    const key = cacheable ? (statementShape(text) ?? text) : text;
+    let entry = cacheable ? this.#cache.get(key) : undefined;
     if (entry !== undefined) {
       this.#hits += 1;
       return answer(entry, context);
@@ -974,7 +982,8 @@ export class SqlClassifier {
     this.#misses += 1;
     const evaluated = evaluate(text, context);
     entry = evaluated.entry;
-    if (text.length <= this.#maxCachedTextLength) this.#cache.set(text, entry);
+    // A parse error quotes the text near the error: cached only under the exact text it came from.
+    if (cacheable && (entry.kind !== 'failed' || key === text)) this.#cache.set(key, entry);
     return evaluated.classification ?? answer(entry, context);
   }
 }

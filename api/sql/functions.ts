@@ -218,7 +218,16 @@ const AFFIX_RULES: readonly { readonly prefix: string; readonly suffix: string; 
 const SEQUENCE_ARGUMENT_FUNCTIONS: ReadonlySet<string> = new Set(['nextval', 'setval', 'currval']);
 
 /** Settings whose change swaps the identity the session acts as, or switches off integrity checks. */
-const PRIVILEGED_SETTINGS: ReadonlySet<string> = new Set(['role', 'session_authorization', 'session_replication_role']);
+// Identity switches, and settings that change how the server reads statement text (a proxy that
+// parses with the defaults would then read a statement differently from the server that runs it).
+const PRIVILEGED_SETTINGS: ReadonlySet<string> = new Set([
+  'role',
+  'session_authorization',
+  'session_replication_role',
+  'standard_conforming_strings',
+  'backslash_quote',
+  'client_encoding',
+]);
 
 const CATALOG: ReadonlyMap<string, SqlOperation> = buildCatalog();
 

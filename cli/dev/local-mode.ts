@@ -13,7 +13,7 @@ import { startAdminServer } from '../../sidecar/admin/admin-server.js';
 import { createSidecarMetrics } from '../../sidecar/metrics/sidecar-metrics.js';
 import { FileSessionRecorder } from '../../sidecar/recording/session-recorder.js';
 import { Sidecar } from '../../sidecar/sidecar.js';
-import { startDemoDatabase, type DemoDatabase } from './demo-database.js';
+import type { DemoDatabase } from './demo-database.js';
 
 export interface LocalModeOptions {
   readonly configDir: string;
@@ -72,13 +72,14 @@ async function loadSnapshot(options: LocalModeOptions, demo: DemoDatabase | unde
 export async function runLocalMode(options: LocalModeOptions, events: LocalModeEvents, signal: AbortSignal): Promise<void> {
   const { logger } = options;
   await loadSqlParser();
-  const demo = options.demo ? await startDemoDatabase() : undefined;
+  // PGlite is loaded only for the demo: it is large, and a sidecar in front of a real database never needs it.
+  const demo = options.demo ? await (await import('./demo-database.js')).startDemoDatabase() : undefined;
   const metrics = createSidecarMetrics();
   const sidecar = new Sidecar({
     logger,
     metrics,
     classifier: new SqlClassifier(),
-    recorder: new FileSessionRecorder(options.recordingsDir),
+    recorder: new FileSessionRecorder(options.recordingsDir, (error) => logger.error({ err: (error as Error).message }, 'session recording could not be written')),
     hashKey: options.hashKey ?? randomBytes(32),
   });
   const cleanups: (() => Promise<void> | void)[] = [async () => demo?.stop()];

@@ -1,8 +1,7 @@
 // Session recording: every connection's events (connect, statements with decision and rule, rows,
 // errors, disconnect) as JSON lines, through a small interface so sinks can change (a file per
 // session now; the operator's tamper-evident store later). Values are masked before they get here.
-import { createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 
 export interface SessionInfo {
@@ -49,40 +48,92 @@ const DISCARD: SessionRecording = { write: () => undefined, end: async () => und
 /** For resources whose policy turns recording off. */
 export const noRecording: SessionRecorder = { open: () => DISCARD, close: async () => undefined };
 
-/** Writes `<dir>/<session>.jsonl`, the first line describing the session. */
+/**
+ * Writes `<dir>/<session>.jsonl`, the first line describing the session, in batches (see
+ * RecordingFile); `close` and each session's `end` write out what is pending.
+ */
 export class FileSessionRecorder implements SessionRecorder {
-  private readonly open_ = new Set<WriteStream>();
+  private readonly files = new Set<RecordingFile>();
   private ready: Promise<unknown> | undefined;
 
-  constructor(private readonly dir: string) {}
+  /** `onError` hears of lines that could not be written (disk full, folder gone); they are lost. */
+  constructor(
+    private readonly dir: string,
+    private readonly onError: (error: unknown) => void = () => undefined,
+  ) {}
 
   open(info: SessionInfo): SessionRecording {
     this.ready ??= mkdir(this.dir, { recursive: true });
-    const file = join(this.dir, `${info.session}.jsonl`);
-    const pending: string[] = [JSON.stringify({ type: 'session', ...info })];
-    let stream: WriteStream | undefined;
-    // The folder is created once, asynchronously; events queue in memory until the file is open.
-    const opened = this.ready.then(() => {
-      stream = createWriteStream(file, { flags: 'a' });
-      this.open_.add(stream);
-      for (const line of pending.splice(0)) stream.write(`${line}\n`);
-    });
+    const file = new RecordingFile(join(this.dir, `${info.session}.jsonl`), this.ready, this.onError);
+    this.files.add(file);
+    file.append(JSON.stringify({ type: 'session', ...info }));
     return {
-      write: (event) => {
-        const line = JSON.stringify(event);
-        if (stream) stream.write(`${line}\n`);
-        else pending.push(line);
-      },
+      write: (event) => file.append(JSON.stringify(event)),
       end: async () => {
-        await opened;
-        const current = stream!;
-        await new Promise<void>((resolve) => current.end(resolve));
-        this.open_.delete(current);
+        await file.close();
+        this.files.delete(file);
       },
     };
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.open_].map((stream) => new Promise<void>((resolve) => stream.end(resolve))));
+    await Promise.all([...this.files].map((file) => file.close()));
+    this.files.clear();
+  }
+}
+
+// A file write per statement would cost a syscall (through libuv's thread pool) on the hot path:
+// lines are written at most every FLUSH_INTERVAL_MS, or as soon as FLUSH_BYTES are waiting.
+const FLUSH_INTERVAL_MS = 200;
+const FLUSH_BYTES = 64 * 1024;
+
+/** One session's file: lines queue in memory and are appended in batches. */
+class RecordingFile {
+  private pending: string[] = [];
+  private pendingBytes = 0;
+  private scheduled = false;
+  private timer: NodeJS.Timeout | undefined;
+  private writing: Promise<void> = Promise.resolve();
+  private handle: Promise<FileHandle>;
+  private closed = false;
+
+  constructor(path: string, ready: Promise<unknown>, private readonly onError: (error: unknown) => void) {
+    this.handle = ready.then(() => open(path, 'a'));
+    // Surface open failures when writing, not as an unhandled rejection.
+    this.handle.catch(() => undefined);
+  }
+
+  append(line: string): void {
+    if (this.closed) return;
+    this.pending.push(line);
+    this.pendingBytes += line.length;
+    if (this.pendingBytes >= FLUSH_BYTES) {
+      void this.flush();
+    } else if (!this.scheduled) {
+      this.scheduled = true;
+      this.timer = setTimeout(() => void this.flush(), FLUSH_INTERVAL_MS);
+      this.timer.unref();
+    }
+  }
+
+  private flush(): Promise<void> {
+    this.scheduled = false;
+    clearTimeout(this.timer);
+    if (this.pending.length === 0) return this.writing;
+    const text = `${this.pending.join('\n')}\n`;
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.writing = this.writing.then(async () => {
+      const handle = await this.handle;
+      await handle.appendFile(text);
+    }).catch((error: unknown) => this.onError(error));
+    return this.writing;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return this.writing;
+    await this.flush();
+    this.closed = true;
+    await this.handle.then((handle) => handle.close()).catch((error: unknown) => this.onError(error));
   }
 }

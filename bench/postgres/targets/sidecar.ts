@@ -1,26 +1,77 @@
-// The Gatehouse sidecar as a benchmark target.
-//
-// REGISTRATION POINT — not wired yet: start() throws GH_BENCH_TARGET_UNAVAILABLE and the harness
-// skips the target with a note. To plug the sidecar in, make start():
-//   - run the sidecar as a child process (context.processes.spawn), so the reported RSS is the
-//     sidecar's alone and it does not share the harness's event loop;
-//   - have it listen on a free 127.0.0.1 port (freePort() from testing/postgres-server.ts) and
-//     forward to `upstream`, logging into PostgreSQL as upstream.user with upstream.password, plain
-//     TCP towards pgbench (it connects with PGSSLMODE=disable);
-//   - give it a policy (written under context.workDir) that allows SELECT on pgbench_* and on
-//     WIDE_TABLE.name, masking WIDE_TABLE.maskedColumns (see ../wide-table.ts);
-//   - wait with waitForListening(proc, host, port) and return { host, port, pid: proc.pid, stop }.
+// The Gatehouse sidecar as a benchmark target: `gatehouse dev` (the built CLI) as a child process,
+// so its RSS is its own, with guardrails on: every statement classified and decided, the wide
+// table's sensitive columns masked, sessions recorded.
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort } from '../../../testing/postgres-server.js';
 import { BenchError } from '../bench-errors.js';
-import type { BenchTarget, TargetContext } from './target.js';
+import { waitForListening } from '../child-processes.js';
+import { WIDE_TABLE } from '../wide-table.js';
+import type { BenchTarget, TargetContext, Upstream } from './target.js';
 
-export function sidecarTarget(_context: TargetContext): BenchTarget {
+const CLI = fileURLToPath(new URL('../../../dist/cli/main.js', import.meta.url));
+
+export function sidecarManifests(upstream: Upstream, port: number): string {
+  return `apiVersion: gatehouse.dev/v1alpha1
+kind: NonHumanIdentity
+metadata: {name: bench}
+spec: {serviceAccountName: bench}
+---
+apiVersion: gatehouse.dev/v1alpha1
+kind: ProtectedResource
+metadata: {name: bench-db}
+spec:
+  protocol: postgres
+  address: ${upstream.host}:${upstream.port}
+  database: ${upstream.database}
+  tls: {mode: disable}
+  credentials: {strategy: static, secretRef: {name: bench-login}}
+  sidecar: {port: ${port}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: bench-login}
+stringData: {username: ${JSON.stringify(upstream.user)}, password: ${JSON.stringify(upstream.password)}}
+---
+apiVersion: gatehouse.dev/v1alpha1
+kind: AccessPolicy
+metadata: {name: bench-read-only}
+spec:
+  subjects: [{identity: bench}]
+  resources: [bench-db]
+  rules:
+    - {name: read, effect: allow, operations: [read, transaction, session]}
+    - {name: no-changes, effect: deny, operations: [write, delete, truncate, ddl, dcl, admin, call]}
+  masking:
+    - columns: [${WIDE_TABLE.maskedColumns.map((column) => `${WIDE_TABLE.name}.${column}`).join(', ')}]
+      strategy: redact
+`;
+}
+
+export function sidecarTarget(context: TargetContext): BenchTarget {
   return {
     name: 'sidecar',
-    async start() {
-      throw new BenchError('GH_BENCH_TARGET_UNAVAILABLE', {
-        target: 'sidecar',
-        detail: 'bench/postgres/targets/sidecar.ts does not start the sidecar yet (no `gatehouse dev` command to run)',
-      });
+    async start(upstream) {
+      if (!existsSync(CLI)) {
+        throw new BenchError('GH_BENCH_TARGET_UNAVAILABLE', { target: 'sidecar', detail: 'dist/cli/main.js is missing; run `npm run build`' });
+      }
+      const dir = join(context.workDir, 'sidecar');
+      await mkdir(join(dir, 'config'), { recursive: true });
+      const port = await freePort();
+      await writeFile(join(dir, 'config', 'bench.yaml'), sidecarManifests(upstream, port));
+      const proc = context.processes.spawn('sidecar', process.execPath, [
+        CLI, 'dev', '--config', join(dir, 'config'), '--identity', 'bench',
+        '--admin-port', '0', '--recordings', join(dir, 'recordings'), '--log-level', 'warn',
+      ]);
+      try {
+        await waitForListening(proc, '127.0.0.1', port);
+      } catch (error) {
+        await proc.stop();
+        throw error;
+      }
+      return { host: '127.0.0.1', port, pid: proc.pid, stop: () => proc.stop() };
     },
   };
 }
