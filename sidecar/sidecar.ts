@@ -31,6 +31,11 @@ class ResourceHandle implements PostgresResourceHandle {
   }
 }
 
+interface ResourceEntry {
+  readonly entry: SnapshotResource;
+  readonly state: PostgresResourceState;
+}
+
 interface RunningResource {
   readonly handle: ResourceHandle;
   readonly listener: PostgresListener;
@@ -40,6 +45,7 @@ export class Sidecar {
   private readonly running = new Map<string, RunningResource>();
   private snapshot: SidecarSnapshot | undefined;
   private readonly limits: SessionLimits;
+  private applying: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: SidecarOptions) {
     this.limits = { ...DEFAULT_SESSION_LIMITS, ...options.limits };
@@ -59,11 +65,33 @@ export class Sidecar {
   }
 
   /**
-   * Applies a snapshot: every state is built first (a bad one throws and nothing changes), then
-   * swapped in; new resources get listeners, resources no longer granted have their sessions ended.
+   * Applies a snapshot, all or nothing: every state is built and every new listener started first
+   * (a bad state or a port in use throws, and nothing changes), then states are swapped in and
+   * resources no longer granted have their sessions ended.
    */
-  async apply(snapshot: SidecarSnapshot): Promise<void> {
-    const states = new Map<string, { entry: SnapshotResource; state: PostgresResourceState }>();
+  apply(snapshot: SidecarSnapshot): Promise<void> {
+    // One at a time, in order: two reloads racing could start a resource's listener twice.
+    const applied = this.applying.then(() => this.applyNow(snapshot));
+    this.applying = applied.catch(() => undefined);
+    return applied;
+  }
+
+  private async applyNow(snapshot: SidecarSnapshot): Promise<void> {
+    const states = this.buildStates(snapshot);
+    for (const [name, running] of await this.startNewListeners(states)) this.running.set(name, running);
+    for (const [name, running] of this.running) {
+      if (states.has(name)) continue;
+      running.handle.state = undefined;
+      running.listener.terminateAll('access to this resource was revoked');
+    }
+    for (const [name, { state }] of states) this.swapState(this.running.get(name)!, state);
+    this.snapshot = snapshot;
+    this.options.metrics.policyReloads.inc({ outcome: 'ok' });
+    this.options.logger.info({ version: snapshot.version, resources: [...states.keys()] }, 'policy snapshot applied');
+  }
+
+  private buildStates(snapshot: SidecarSnapshot): Map<string, ResourceEntry> {
+    const states = new Map<string, ResourceEntry>();
     for (const entry of snapshot.resources) {
       if (entry.resource.spec.protocol !== 'postgres') {
         this.options.logger.warn({ resource: entry.resource.metadata.name, protocol: entry.resource.spec.protocol }, 'protocol not supported by this sidecar yet; resource skipped');
@@ -74,23 +102,30 @@ export class Sidecar {
         state: buildResourceState(snapshot.identity, entry, snapshot.version, this.options.hashKey),
       });
     }
-    for (const [name, running] of this.running) {
-      if (states.has(name)) continue;
-      running.handle.state = undefined;
-      running.listener.terminateAll('access to this resource was revoked');
-    }
-    for (const [name, { entry, state }] of states) {
-      const running = this.running.get(name) ?? (await this.startListener(entry));
-      const previous = running.handle.state;
-      running.handle.state = state;
-      if (previous?.credential && previous.credential.password !== state.credential?.password) {
-        // A rotated credential: new sessions use the new one; sessions on the old one are ended.
-        running.listener.terminateAll('the credential was rotated');
+    return states;
+  }
+
+  /** Listeners for resources not yet served; if one cannot start, those started here are closed again. */
+  private async startNewListeners(states: ReadonlyMap<string, ResourceEntry>): Promise<Map<string, RunningResource>> {
+    const started = new Map<string, RunningResource>();
+    try {
+      for (const [name, { entry }] of states) {
+        if (!this.running.has(name)) started.set(name, await this.startListener(entry));
       }
+    } catch (error) {
+      await Promise.all([...started.values()].map(({ listener }) => listener.drain(0)));
+      throw error;
     }
-    this.snapshot = snapshot;
-    this.options.metrics.policyReloads.inc({ outcome: 'ok' });
-    this.options.logger.info({ version: snapshot.version, resources: [...states.keys()] }, 'policy snapshot applied');
+    return started;
+  }
+
+  private swapState(running: RunningResource, state: PostgresResourceState): void {
+    const previous = running.handle.state;
+    running.handle.state = state;
+    if (previous?.credential && previous.credential.password !== state.credential?.password) {
+      // A rotated credential: new sessions use the new one; sessions on the old one are ended.
+      running.listener.terminateAll('the credential was rotated');
+    }
   }
 
   private async startListener(entry: SnapshotResource): Promise<RunningResource> {
@@ -107,10 +142,8 @@ export class Sidecar {
       limits: this.limits,
     });
     await listener.start();
-    const running = { handle, listener };
-    this.running.set(name, running);
     this.options.logger.info({ resource: name, port: listener.port }, 'listening');
-    return running;
+    return { handle, listener };
   }
 
   /** Graceful stop: no new connections, sessions get `graceMs` to finish, then are closed. */

@@ -10,7 +10,7 @@ import type { SessionRecorder } from '../recording/session-recorder.js';
 import type { BackendKey } from './protocol/startup-messages.js';
 import { sendCancel } from './upstream/cancel-request.js';
 import { PostgresSession, splitAddress, type CancelRegistry, type SessionLimits } from './session/postgres-session.js';
-import type { PostgresResourceHandle, PostgresResourceState } from './session/resource-state.js';
+import { upstreamTlsOptions, type PostgresResourceHandle, type PostgresResourceState } from './session/resource-state.js';
 
 export interface PostgresListenerOptions {
   readonly host: string;
@@ -51,7 +51,8 @@ function cancelUpstream(state: PostgresResourceState, key: BackendKey): Promise<
     port,
     processId: key.processId,
     secretKey: key.secretKey,
-    tls: { mode: state.resource.spec.tls?.mode ?? 'prefer', ...(state.caPem ? { caPem: state.caPem } : {}) },
+    // Same TLS as the session, server name included: the cancel key must not cross the network in clear.
+    tls: upstreamTlsOptions(state),
   });
 }
 

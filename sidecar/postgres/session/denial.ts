@@ -15,6 +15,11 @@ export interface Denial {
   readonly decision: Decision;
   /** Why, when the decision alone does not say (e.g. approvals not available). */
   readonly note?: string;
+  /**
+   * What blocked it when no deny rule did (the decision itself allowed it): named in the error's
+   * detail and in the blocked-statements metric instead of the allow rule.
+   */
+  readonly blockedBy?: string;
 }
 
 /** Per-session marker text; it only has to be unique and unparsable. */
@@ -30,9 +35,16 @@ export function injectedParse(token: string): Buffer {
   return encodeParse({ statement: '', query: token, paramTypes: [] });
 }
 
-function ruleLabel(decision: Decision): string {
+function ruleLabel(denial: Denial): string {
+  const { decision } = denial;
+  if (denial.blockedBy) return denial.blockedBy;
   if (decision.rule) return `rule ${decision.rule.id} (${decision.rule.effect})`;
   return decision.reason === 'no-match' ? 'no rule matched' : decision.reason;
+}
+
+/** The label of the blocked-statements metric: the deny rule, or what else blocked it. */
+export function blockedLabel(denial: Denial): string {
+  return denial.blockedBy ?? denial.decision.rule?.id ?? denial.decision.reason;
 }
 
 export function denialErrorResponse(denial: Denial): Buffer {
@@ -42,7 +54,7 @@ export function denialErrorResponse(denial: Denial): Buffer {
     severity: 'ERROR',
     code: INSUFFICIENT_PRIVILEGE,
     message,
-    detail: `Denied by Gatehouse policy: ${ruleLabel(decision)}.`,
+    detail: `Denied by Gatehouse policy: ${ruleLabel(denial)}.`,
     hint:
       decision.effect === 'require-approval'
         ? 'This statement needs a human approval.'

@@ -2,37 +2,56 @@
 // messages strictly in the order it receives them, so a FIFO tells, for every server message, which
 // client request it belongs to: which result set a DataRow is part of (for masking), which
 // statement a CommandComplete ends (for the audit record), which error is a denial to rewrite.
+// It must skip exactly what the server skips: after an extended-protocol error the server ignores
+// every message up to the next Sync (a Query or FunctionCall included), and a FIFO that kept waiting
+// for those would pair later rows with the wrong request.
 import type { ResultSetPlan } from '../../masking/masker.js';
 import type { RowField } from '../protocol/backend-messages.js';
 import type { Denial } from './denial.js';
-
-/** A prepared statement as the session knows it (Parse, or SQL PREPARE). */
-export interface StatementRecord {
-  readonly text: string;
-  /** Filled when a Describe of the statement is answered. */
-  fields?: readonly RowField[];
-}
-
-/** A bound portal: which statement, and the result formats the client asked for. */
-export interface PortalRecord {
-  readonly statement: StatementRecord;
-  readonly resultFormats: readonly number[];
-  /** Filled when a Describe of the portal is answered (formats then are the real ones). */
-  fields?: readonly RowField[];
-}
+import type { ProvisionalChange } from './prepared-statements.js';
 
 export interface StatementTiming {
-  readonly text: string;
   readonly started: bigint;
 }
 
+/**
+ * The layout of the rows an Execute returns, from a Describe the sidecar sends just before it.
+ * Filled when that Describe is answered; `fields` is empty when the portal returns no rows.
+ */
+export interface ResultLayout {
+  fields?: readonly RowField[];
+}
+
+/** SQL PREPAREs of one Query, confirmed one by one as their PREPARE command tags arrive. */
+export interface QueryPrepares {
+  readonly changes: readonly ProvisionalChange[];
+  completed: number;
+}
+
 export type PendingRequest =
-  | { readonly kind: 'parse' | 'bind' | 'close' }
-  | { readonly kind: 'describe'; readonly statement?: StatementRecord; readonly portal?: PortalRecord; readonly swallow: boolean }
-  | { readonly kind: 'execute'; readonly portal: PortalRecord | undefined; readonly timing: StatementTiming }
+  | { readonly kind: 'parse' | 'close'; readonly change?: ProvisionalChange }
+  | { readonly kind: 'bind' }
+  /** `layout` set: the sidecar's own Describe for an Execute, answered to the sidecar only. */
+  | { readonly kind: 'describe'; readonly layout?: ResultLayout }
+  /** `layout` undefined: no masking was in force when the Execute was sent. */
+  | {
+      readonly kind: 'execute';
+      readonly layout: ResultLayout | undefined;
+      readonly timing: StatementTiming;
+      readonly guardCopyOut?: boolean;
+      /** A PREPARE sent through Parse runs here. */
+      readonly prepares?: QueryPrepares;
+    }
   | { readonly kind: 'sync' }
   /** A simple Query, or a FunctionCall: both end with ReadyForQuery. */
-  | { readonly kind: 'query'; readonly timing?: StatementTiming; readonly denial?: Denial }
+  | {
+      readonly kind: 'query';
+      readonly timing?: StatementTiming;
+      readonly denial?: Denial;
+      readonly prepares?: QueryPrepares;
+      /** COPY output it may produce is withheld (see Judgement.guardCopyOut). */
+      readonly guardCopyOut?: boolean;
+    }
   /** The injected unparsable Parse standing in for a denied extended-protocol message. */
   | { readonly kind: 'denied'; readonly denial: Denial };
 
@@ -44,9 +63,25 @@ export interface ActiveResult {
   readonly plan: ResultSetPlan;
 }
 
+/** Reverts what a request the server never processed would have changed. */
+function undoOf(request: PendingRequest): (() => void) | undefined {
+  if (request.kind === 'parse' || request.kind === 'close') return request.change?.undo;
+  if ((request.kind === 'query' || request.kind === 'execute') && request.prepares) return () => undoUnfinishedPrepares(request.prepares!);
+  return undefined;
+}
+
+/** A Query failed or was skipped: its PREPAREs without a PREPARE tag did not happen. */
+export function undoUnfinishedPrepares(prepares: QueryPrepares): void {
+  const { changes } = prepares;
+  for (let index = changes.length - 1; index >= prepares.completed; index--) changes[index]!.undo();
+  prepares.completed = changes.length;
+}
+
 export class PendingRequests {
   private readonly items: PendingRequest[] = [];
   private head_ = 0;
+  /** The server is skipping to the next Sync; undos of what it skipped, in the order sent. */
+  private skipped: (() => void)[] | undefined;
 
   push(request: PendingRequest): void {
     this.items.push(request);
@@ -72,16 +107,34 @@ export class PendingRequests {
     return item;
   }
 
-  /** After an extended-protocol error the server skips to Sync: drop what it will not answer. */
-  dropUntilSync(): void {
-    while (this.head && this.head.kind !== 'sync' && this.head.kind !== 'query') this.shift();
+  /** An extended-protocol message failed: the server skips everything up to the next Sync. */
+  failExtended(): void {
+    this.skipped ??= [];
+    while (this.head && this.head.kind !== 'sync') this.skipOne();
   }
 
-  /** ReadyForQuery ends everything up to and including the Sync, Query or FunctionCall it answers. */
+  /**
+   * ReadyForQuery ends everything up to and including the Sync, Query or FunctionCall it answers;
+   * while skipping, only a Sync can be answered. What was skipped is undone, newest first, once
+   * the whole skipped run is known (a change can only be undone after the ones made after it).
+   */
   completeCycle(): void {
-    for (let item = this.shift(); item; item = this.shift()) {
-      if (item.kind === 'sync' || item.kind === 'query') return;
+    const skipping = this.skipped !== undefined;
+    for (let item = this.head; item; item = this.head) {
+      if (item.kind === 'sync' || (item.kind === 'query' && !skipping)) {
+        this.shift();
+        break;
+      }
+      this.skipOne();
     }
+    const undos = this.skipped ?? [];
+    this.skipped = undefined;
+    for (let index = undos.length - 1; index >= 0; index--) undos[index]!();
+  }
+
+  private skipOne(): void {
+    const undo = undoOf(this.shift()!);
+    if (undo) (this.skipped ??= []).push(undo);
   }
 }
 

@@ -8,14 +8,13 @@ import { GatehouseError, isGatehouseError } from '../../../api/errors.js';
 import type { Logger } from '../../../api/logging/logger.js';
 import type { Decision } from '../../../api/policy/decision.js';
 import type { SqlClassifier } from '../../../api/sql/classify.js';
-import type { ClassifiedStatement, QualifiedName, SqlClassification } from '../../../api/sql/operations.js';
+import type { ClassifiedStatement, SqlClassification } from '../../../api/sql/operations.js';
 import type { ColumnPlan, ResultColumn } from '../../masking/masker.js';
 import type { SidecarMetrics } from '../../metrics/sidecar-metrics.js';
 import type { SessionRecording, SessionRecorder } from '../../recording/session-recorder.js';
 import {
   encodeAuthenticationOk,
   encodeBackendKeyData,
-  encodeDataRow,
   encodeErrorResponse,
   encodeNoticeResponse,
   encodeParameterStatus,
@@ -23,14 +22,9 @@ import {
 } from '../protocol/backend-encoders.js';
 import { decodeBackendMessage, type RowField } from '../protocol/backend-messages.js';
 import { FrameSplitter, type Frame } from '../protocol/frame-splitter.js';
-import {
-  decodeFrontendMessage,
-  type BindMessage,
-  type FrontendMessage,
-  type ParseMessage,
-} from '../protocol/frontend-messages.js';
+import { decodeFrontendMessage, type BindMessage, type FrontendMessage, type ParseMessage } from '../protocol/frontend-messages.js';
 import { encodeDescribe } from '../protocol/frontend-encoders.js';
-import { noticeFromFields, type PgNotice } from '../protocol/notice-fields.js';
+import { noticeFromFields } from '../protocol/notice-fields.js';
 import {
   decodeStartupPhaseMessage,
   encodeEncryptionRefused,
@@ -40,6 +34,7 @@ import {
 import { connectUpstream, type UpstreamConnection } from '../upstream/upstream-connection.js';
 import { columnKey, type ColumnIndex } from './column-catalog.js';
 import {
+  blockedLabel,
   denialErrorResponse,
   injectedParse,
   injectedQuery,
@@ -47,16 +42,20 @@ import {
   sidecarError,
   type Denial,
 } from './denial.js';
+import { anonymousPlan, maskCopyDataFrame, maskDataRow, maskForRecord, maskNoticeFrame } from './message-masking.js';
 import {
   PendingRequests,
   formatsFor,
+  undoUnfinishedPrepares,
   type ActiveResult,
   type PendingRequest,
-  type PortalRecord,
-  type StatementRecord,
+  type QueryPrepares,
+  type ResultLayout,
   type StatementTiming,
 } from './pending-requests.js';
-import type { PostgresResourceHandle, PostgresResourceState } from './resource-state.js';
+import { PreparedStatements, type StatementRecord } from './prepared-statements.js';
+import { upstreamTlsOptions, type PostgresResourceHandle, type PostgresResourceState } from './resource-state.js';
+import { COPY_OUT_REFUSED, StatementJudge, type Judgement } from './statement-judge.js';
 import { filterStartupParameters } from './startup-parameters.js';
 
 export interface SessionLimits {
@@ -96,6 +95,9 @@ const PROTOCOL_VIOLATION = '08P01';
 const CANNOT_CONNECT = '08001';
 const INVALID_AUTHORIZATION = '28000';
 const FEATURE_NOT_SUPPORTED = '0A000';
+const ADMIN_SHUTDOWN = '57P01';
+/** How long a client gets to read a FATAL and close before the socket is destroyed. */
+const CLOSE_GRACE_MS = 2000;
 
 const TEXT_DECODER_OPTIONS = 'utf8';
 
@@ -112,13 +114,22 @@ function rowsOf(tag: string): number {
   return /^[0-9]+$/.test(last) ? Number(last) : 0;
 }
 
-function tablesOf(statement: ClassifiedStatement): QualifiedName[] {
-  return statement.accesses.flatMap((access) => (access.relation ? [access.relation] : []));
-}
-
 function asClassification(statement: ClassifiedStatement): SqlClassification {
   return { operation: statement.operation, operations: [statement.operation], statements: [statement] };
 }
+
+/** A COPY out in progress: how its data is masked, or why it is withheld. */
+type CopyOut = { readonly plan: ColumnPlan | undefined; readonly withhold: string | undefined; withheld: boolean };
+
+/** Set at Bind from the statement's judgement, applied at Execute. */
+interface PortalEffects {
+  /** See Judgement.guardCopyOut. */
+  readonly guardCopyOut: boolean;
+  /** SQL PREPAREs the statement holds, registered when executed. */
+  readonly prepares: readonly ClassifiedStatement[];
+}
+
+const BINARY_COPY_WITHHELD = 'binary COPY output cannot be masked; use FORMAT text or csv';
 
 export class PostgresSession {
   readonly id = randomUUID();
@@ -131,19 +142,24 @@ export class PostgresSession {
   private clientKey: BackendKey | undefined;
   private readonly denialToken = newDenialToken();
   private readonly pending = new PendingRequests();
-  private readonly statements = new Map<string, StatementRecord>();
-  private readonly portals = new Map<string, PortalRecord>();
-  /** SQL-level PREPAREd statements, for classifying EXECUTE. */
-  private readonly sqlPrepared = new Map<string, SqlClassification>();
+  /** Prepared statements by name, as the server holds them (Parse and SQL PREPARE share the namespace). */
+  private readonly statements = new PreparedStatements();
+  private readonly judge: StatementJudge;
+  /** What executing a portal does beyond its rows, by portal name; only portals that do something. */
+  private readonly portalEffects = new Map<string, PortalEffects>();
   private discardUntilSync = false;
   private active: ActiveResult | undefined;
   private columnIndex: ColumnIndex = new Map();
-  private copyOut: { readonly binary: boolean; readonly plan: ColumnPlan | undefined; withheld: boolean } | undefined;
+  private copyOut: CopyOut | undefined;
   private phase: 'startup' | 'connecting' | 'ready' | 'closed' = 'startup';
   private readonly started = nowNs();
   private closeReason = 'client closed';
   private startupTimer: NodeJS.Timeout | undefined;
   private labels = { resource: '', identity: '' };
+  /** One side is paused until the other drains its write buffer (backpressure, bounded memory). */
+  private readonly paused = { upstream: false, client: false };
+  private ended = false;
+  private upstreamFailureCounted = false;
 
   constructor(
     private readonly client: Socket,
@@ -156,6 +172,7 @@ export class PostgresSession {
       phase: 'startup',
       maxFrameBytes: deps.limits.maxClientMessageBytes,
     });
+    this.judge = new StatementJudge(deps.resource, deps.classifier, (name) => this.statements.get(name)?.classification);
   }
 
   /** Starts handling the socket; resolves when the session has ended. */
@@ -177,9 +194,8 @@ export class PostgresSession {
   /** Ends the session from outside (drain, revoked access). */
   terminate(reason: string): void {
     if (this.phase === 'closed') return;
-    const message = sidecarError('FATAL', '57P01', `session closed: ${reason}`);
     this.closeReason = reason;
-    this.client.end(message);
+    this.closeClient(sidecarError('FATAL', ADMIN_SHUTDOWN, `session closed: ${reason}`));
     this.upstream?.socket.destroy();
   }
 
@@ -193,7 +209,7 @@ export class PostgresSession {
         this.readStartup();
         return;
       }
-      if (this.phase !== 'ready') return; // connecting: frames wait in the splitter
+      if (this.phase !== 'ready') return; // connecting: the socket is paused, frames wait in the splitter
       this.forwardClientFrames();
     } catch (error) {
       this.onProtocolError(error);
@@ -215,11 +231,15 @@ export class PostgresSession {
       if (message.kind === 'CancelRequest') {
         this.phase = 'closed';
         this.closeReason = 'cancel request';
+        clearTimeout(this.startupTimer);
         void this.deps.cancels.cancel({ processId: message.processId, secretKey: message.secretKey }).finally(() => this.client.destroy());
         return;
       }
       this.phase = 'connecting';
       this.clientFrames.phase = 'regular';
+      // Nothing is read while the upstream is being set up: an app cannot make the sidecar buffer
+      // more than the socket's own window.
+      this.client.pause();
       this.startSession(message).catch((error: unknown) => {
         this.log.error({ code: isGatehouseError(error) ? error.code : undefined, err: (error as Error).message }, 'session start failed');
         this.fatal(PROTOCOL_VIOLATION, 'the sidecar could not start this session', 'protocol error');
@@ -254,7 +274,7 @@ export class PostgresSession {
       this.upstream?.socket.destroy();
       return this.fatal(CANNOT_CONNECT, `cannot connect to ${state.resource.metadata.name}: ${message}`, 'upstream error');
     }
-    if (this.client.destroyed) {
+    if (this.phase !== 'connecting' || this.client.destroyed) {
       this.upstream.socket.destroy();
       return;
     }
@@ -281,11 +301,7 @@ export class PostgresSession {
       database: state.resource.spec.database ?? 'postgres',
       user: state.credential!.username,
       password: state.credential!.password,
-      tls: {
-        mode: state.resource.spec.tls?.mode ?? 'prefer',
-        ...(state.caPem ? { caPem: state.caPem } : {}),
-        ...(state.resource.spec.tls?.serverName ? { servername: state.resource.spec.tls.serverName } : {}),
-      },
+      tls: upstreamTlsOptions(state),
       applicationName: application ? `${application} via gatehouse` : 'gatehouse',
       parameters,
       connectTimeoutMs: this.deps.limits.upstreamConnectTimeoutMs,
@@ -310,12 +326,15 @@ export class PostgresSession {
     upstream.socket.setNoDelay(true);
     upstream.socket.on('data', (chunk: Buffer) => this.onServerData(chunk));
     upstream.socket.on('error', (error) => {
-      this.deps.metrics.upstreamErrors.inc({ resource: this.labels.resource, kind: 'io' });
+      this.countUpstreamFailure('io');
       this.log.warn({ err: error.message }, 'upstream socket error');
     });
     upstream.socket.on('close', () => this.onUpstreamClosed());
+    upstream.socket.on('drain', () => this.resume('client'));
+    this.client.on('drain', () => this.resume('upstream'));
     if (upstream.leftover.length > 0) this.onServerData(upstream.leftover);
     upstream.socket.resume();
+    this.client.resume();
     this.log.info({ identity: state.identity, application: startup.parameters.get('application_name') }, 'session started');
     this.forwardClientFrames();
   }
@@ -336,14 +355,33 @@ export class PostgresSession {
     this.recording.write({ type: 'connect', at: new Date().toISOString(), client });
   }
 
+  // ── backpressure ───────────────────────────────────────────────────────────────────────────
+
+  /** Writes to one side; if its buffer is full, stops reading the other side until it drains. */
+  private relay(to: 'client' | 'upstream', data: Buffer): void {
+    const socket = to === 'client' ? this.client : this.upstream!.socket;
+    if (socket.write(data)) return;
+    const from = to === 'client' ? 'upstream' : 'client';
+    if (this.paused[from]) return;
+    this.paused[from] = true;
+    (from === 'client' ? this.client : this.upstream!.socket).pause();
+  }
+
+  private resume(side: 'client' | 'upstream'): void {
+    if (!this.paused[side] || this.phase !== 'ready') return;
+    this.paused[side] = false;
+    (side === 'client' ? this.client : this.upstream!.socket).resume();
+  }
+
+  // ── client messages ────────────────────────────────────────────────────────────────────────
+
   private forwardClientFrames(): void {
     const out: Buffer[] = [];
     for (let frame = this.clientFrames.next(); frame; frame = this.clientFrames.next()) {
       this.handleClientFrame(frame, out);
       if (this.phase !== 'ready') break;
     }
-    if (out.length === 1) this.upstream!.socket.write(out[0]!);
-    else if (out.length > 1) this.upstream!.socket.write(Buffer.concat(out));
+    if (out.length > 0) this.relay('upstream', out.length === 1 ? out[0]! : Buffer.concat(out));
   }
 
   private handleClientFrame(frame: Frame, out: Buffer[]): void {
@@ -356,8 +394,6 @@ export class PostgresSession {
         out.push(frame.raw);
         return;
       case 'H':
-        out.push(frame.raw);
-        return;
       case 'd':
       case 'c':
       case 'f':
@@ -365,7 +401,9 @@ export class PostgresSession {
         return;
     }
     const message = decodeFrontendMessage(frame);
-    if (this.discardUntilSync && message.kind !== 'Query' && message.kind !== 'Terminate') return;
+    // After a denial the server skips everything up to Sync, a Query or FunctionCall included; so
+    // does the sidecar, or it would wait for answers that never come and pair rows with the wrong request.
+    if (this.discardUntilSync && message.kind !== 'Terminate') return;
     this.handleMessage(message, frame, out);
   }
 
@@ -377,30 +415,18 @@ export class PostgresSession {
         return this.onParse(message, frame, out);
       case 'Bind':
         return this.onBind(message, frame, out);
-      case 'Execute': {
-        const portal = this.portals.get(message.portal);
-        if (portal && !portal.fields && this.state?.masker.active) {
-          // Rows would arrive without a layout to mask by: ask for it first, and keep the answer.
-          out.push(encodeDescribe({ target: 'portal', name: message.portal }));
-          this.pending.push({ kind: 'describe', portal, swallow: true });
-        }
-        this.pending.push({ kind: 'execute', portal, timing: { text: portal?.statement.text ?? '', started: nowNs() } });
+      case 'Execute':
+        return this.onExecute(message.portal, frame, out);
+      case 'Describe':
+        this.pending.push({ kind: 'describe' });
+        out.push(frame.raw);
+        return;
+      case 'Close': {
+        const change = message.target === 'statement' ? this.statements.remove(message.name) : undefined;
+        this.pending.push({ kind: 'close', ...(change ? { change } : {}) });
         out.push(frame.raw);
         return;
       }
-      case 'Describe': {
-        const statement = message.target === 'statement' ? this.statements.get(message.name) : undefined;
-        const portal = message.target === 'portal' ? this.portals.get(message.name) : undefined;
-        this.pending.push({ kind: 'describe', ...(statement ? { statement } : {}), ...(portal ? { portal } : {}), swallow: false });
-        out.push(frame.raw);
-        return;
-      }
-      case 'Close':
-        if (message.target === 'statement') this.statements.delete(message.name);
-        else this.portals.delete(message.name);
-        this.pending.push({ kind: 'close' });
-        out.push(frame.raw);
-        return;
       case 'FunctionCall':
         return this.onFunctionCall(message.functionOid, frame, out);
       case 'Terminate':
@@ -415,53 +441,27 @@ export class PostgresSession {
 
   // ── decisions ──────────────────────────────────────────────────────────────────────────────
 
-  private decideText(text: string): { decision: Decision; classification?: SqlClassification; denial?: Denial } {
-    const state = this.deps.resource.current();
-    if (!state) return this.noAccess();
-    this.state = state;
-    const decision = state.policy.decideSql(text, this.deps.classifier, {
-      preparedStatement: (name) => this.sqlPrepared.get(name),
-    });
-    const classification = decision.classification;
-    const denial = this.denialFor(state, decision, classification);
-    return { decision, ...(classification ? { classification } : {}), ...(denial ? { denial } : {}) };
-  }
-
-  private noAccess(): { decision: Decision; denial: Denial } {
-    const decision: Decision = {
-      effect: 'deny',
-      reason: 'no-policy',
-      matched: [],
-      message: `identity no longer has access to ${this.deps.resource.name}`,
-    };
-    return { decision, denial: { decision } };
-  }
-
-  private denialFor(state: PostgresResourceState, decision: Decision, classification: SqlClassification | undefined): Denial | undefined {
-    if (decision.effect === 'deny') return { decision };
-    if (decision.effect === 'require-approval') {
-      // Approvals arrive with the control plane; until a human can approve, a held statement is a deny.
-      return { decision, note: `${decision.message || 'this statement needs approval'}; approvals are not available in this deployment, so it is denied` };
-    }
-    for (const statement of classification?.statements ?? []) {
-      if (statement.command === 'COPY' && statement.operation === 'read' && state.copyOutHitsMaskedColumns(tablesOf(statement))) {
-        return { decision, note: 'COPY ... TO STDOUT is not allowed on tables with masked columns (COPY output has no column names to mask by); use SELECT' };
-      }
-    }
-    return undefined;
-  }
-
-  private count(decision: Decision, denial: Denial | undefined): void {
+  /** Counts, records and logs a judgement; the state it was made with becomes the session's. */
+  private account(judgement: Judgement, text: string, parameters?: (string | null)[]): void {
+    if (judgement.state) this.state = judgement.state;
+    if (judgement.empty) return;
+    const { decision, denial } = judgement;
     const effect = denial ? 'deny' : decision.effect;
     this.deps.metrics.statements.inc({ ...this.labels, operation: decision.operation ?? 'unknown', decision: effect });
-    if (denial) this.deps.metrics.blocked.inc({ ...this.labels, rule: decision.rule?.id ?? decision.reason });
+    if (denial) {
+      this.deps.metrics.blocked.inc({ ...this.labels, rule: blockedLabel(denial) });
+      this.log.info({ rule: decision.rule?.id, reason: decision.reason, operation: decision.operation }, 'statement denied');
+    }
+    this.record(text, decision, denial, parameters);
   }
 
   private record(text: string, decision: Decision, denial: Denial | undefined, parameters?: (string | null)[]): void {
-    this.recording?.write({
+    if (!this.recording) return;
+    this.recording.write({
       type: 'statement',
       at: new Date().toISOString(),
-      text,
+      // Values in statements are masked as they would be in results (a card number in a WHERE).
+      text: maskForRecord(this.state?.masker, text),
       ...(parameters ? { parameters } : {}),
       operation: decision.operation ?? 'unknown',
       decision: denial ? 'deny' : decision.effect,
@@ -470,81 +470,103 @@ export class PostgresSession {
   }
 
   private onQuery(sql: string, frame: Frame, out: Buffer[]): void {
-    const { decision, classification, denial } = this.decideText(sql);
-    this.count(decision, denial);
-    this.record(sql, decision, denial);
-    const timing: StatementTiming = { text: sql, started: nowNs() };
-    if (denial) {
-      this.log.info({ rule: decision.rule?.id, reason: decision.reason, operation: decision.operation }, 'statement denied');
-      this.pending.push({ kind: 'query', timing, denial });
+    const judgement = this.judge.text(sql);
+    this.account(judgement, sql);
+    const timing: StatementTiming = { started: nowNs() };
+    if (judgement.denial) {
+      this.pending.push({ kind: 'query', timing, denial: judgement.denial });
       out.push(injectedQuery(this.denialToken));
       return;
     }
-    for (const statement of classification?.statements ?? []) {
-      if (statement.prepares !== undefined) this.sqlPrepared.set(statement.prepares, asClassification(statement));
-    }
-    this.pending.push({ kind: 'query', timing });
+    const prepares = this.prepareAll(judgement.classification?.statements ?? []);
+    this.pending.push({ kind: 'query', timing, ...(prepares ? { prepares } : {}), ...(judgement.guardCopyOut ? { guardCopyOut: true } : {}) });
     out.push(frame.raw);
   }
 
+  /** SQL PREPAREs of a Query or Execute, provisional until their PREPARE tags come back. */
+  private prepareAll(statements: readonly ClassifiedStatement[]): QueryPrepares | undefined {
+    const changes = statements.flatMap((statement) =>
+      statement.prepares === undefined ? [] : [this.statements.define(statement.prepares, { text: statement.text, classification: asClassification(statement) })],
+    );
+    return changes.length > 0 ? { changes, completed: 0 } : undefined;
+  }
+
   private onParse(message: ParseMessage, frame: Frame, out: Buffer[]): void {
-    const { decision, denial } = this.decideText(message.query);
-    if (denial) {
+    const judgement = this.judge.text(message.query);
+    if (judgement.denial || !judgement.classification) {
       // Allowed statements are counted and recorded when executed (Bind); denied ones here.
-      this.count(decision, denial);
-      this.record(message.query, decision, denial);
-      this.log.info({ rule: decision.rule?.id, reason: decision.reason, operation: decision.operation }, 'statement denied');
-      this.denyExtended(denial, out);
+      this.account(judgement, message.query);
+      this.denyExtended(judgement.denial ?? { decision: judgement.decision }, out);
       return;
     }
-    this.statements.set(message.statement, { text: message.query });
-    this.pending.push({ kind: 'parse' });
+    const change = this.statements.define(message.statement, { text: message.query, classification: judgement.classification });
+    this.pending.push({ kind: 'parse', change });
     out.push(frame.raw);
   }
 
   private onBind(message: BindMessage, frame: Frame, out: Buffer[]): void {
     const statement = this.statements.get(message.statement);
-    if (statement) {
-      // Decided again at Bind (a cache hit): a policy edit since the Parse applies to this execution.
-      const { decision, denial } = this.decideText(statement.text);
-      this.count(decision, denial);
-      if (denial) {
-        this.record(statement.text, decision, denial, this.parametersForRecord(message));
-        this.denyExtended(denial, out);
-        return;
-      }
-      if (this.recording) this.record(statement.text, decision, undefined, this.parametersForRecord(message));
+    // Decided again at Bind: a policy edit since the Parse applies to this execution.
+    const judgement = statement ? this.judge.statement(statement) : this.judge.unknownStatement(message.statement);
+    const text = statement?.text ?? `<Bind of unknown prepared statement ${JSON.stringify(message.statement)}>`;
+    this.account(judgement, text, this.recording ? this.parametersForRecord(message) : undefined);
+    if (judgement.denial) {
+      this.denyExtended(judgement.denial, out);
+      return;
     }
-    this.portals.set(message.portal, {
-      statement: statement ?? { text: '' },
-      resultFormats: message.resultFormats,
-    });
+    this.setPortalEffects(message.portal, judgement);
     this.pending.push({ kind: 'bind' });
     out.push(frame.raw);
   }
 
+  /**
+   * A stale entry (the portal has gone since) only affects a later cursor of that name, which can
+   * neither COPY nor PREPARE.
+   */
+  private setPortalEffects(portal: string, judgement: Judgement): void {
+    const prepares = (judgement.classification?.statements ?? []).filter((statement) => statement.prepares !== undefined);
+    if (!judgement.guardCopyOut && prepares.length === 0) this.portalEffects.delete(portal);
+    else this.portalEffects.set(portal, { guardCopyOut: judgement.guardCopyOut === true, prepares });
+  }
+
   private parametersForRecord(message: BindMessage): (string | null)[] {
     const masker = this.state?.masker;
-    const plan = masker?.active ? masker.planColumn({ name: '' }) : undefined;
     return message.params.map((param, index) => {
       if (param === null) return null;
       const format = message.paramFormats.length === 1 ? message.paramFormats[0] : message.paramFormats[index];
       if (format === 1) return `\\x${param.toString('hex')}`;
-      const text = param.toString(TEXT_DECODER_OPTIONS);
-      return plan?.inspect ? masker!.maskValue(plan, text).value : text;
+      return maskForRecord(masker, param.toString(TEXT_DECODER_OPTIONS));
     });
   }
 
-  private onFunctionCall(functionOid: number, frame: Frame, out: Buffer[]): void {
+  private onExecute(portal: string, frame: Frame, out: Buffer[]): void {
+    // Rows of an Execute come without a RowDescription. While masking is on, a Describe of the
+    // portal goes just before it, every time: the portal may be a cursor DECLAREd in SQL, or a name
+    // reused since it was last described, and only the server knows what it returns now.
     const state = this.deps.resource.current();
-    const decision = state
-      ? state.policy.decide([{ operation: 'call', function: { name: `oid:${functionOid}` } }])
-      : this.noAccess().decision;
-    const denial = decision.effect === 'allow' ? undefined : { decision };
-    this.count(decision, denial);
-    this.record(`<FunctionCall oid ${functionOid}>`, decision, denial);
-    if (denial) {
-      this.pending.push({ kind: 'query', denial });
+    if (state) this.state = state;
+    const layout: ResultLayout | undefined = state?.masker.active ? {} : undefined;
+    if (layout) {
+      out.push(encodeDescribe({ target: 'portal', name: portal }));
+      this.pending.push({ kind: 'describe', layout });
+    }
+    const effects = this.portalEffects.get(portal);
+    const prepares = effects ? this.prepareAll(effects.prepares) : undefined;
+    this.pending.push({
+      kind: 'execute',
+      layout,
+      timing: { started: nowNs() },
+      ...(effects?.guardCopyOut ? { guardCopyOut: true } : {}),
+      ...(prepares ? { prepares } : {}),
+    });
+    out.push(frame.raw);
+  }
+
+  private onFunctionCall(functionOid: number, frame: Frame, out: Buffer[]): void {
+    const judgement = this.judge.functionCall(functionOid);
+    this.account(judgement, `<FunctionCall oid ${functionOid}>`);
+    if (judgement.denial) {
+      this.pending.push({ kind: 'query', denial: judgement.denial });
       out.push(injectedQuery(this.denialToken));
       return;
     }
@@ -571,25 +593,27 @@ export class PostgresSession {
         else if (replacement !== null) out.push(replacement);
       }
     } catch (error) {
-      this.log.warn({ code: isGatehouseError(error) ? error.code : undefined }, 'malformed upstream message');
-      this.deps.metrics.upstreamErrors.inc({ resource: this.labels.resource, kind: 'protocol' });
-      out.push(sidecarError('FATAL', PROTOCOL_VIOLATION, 'the upstream server sent a malformed message'));
-      this.client.end(Buffer.concat(out));
-      this.upstream?.socket.destroy();
+      this.onUpstreamProtocolError(error, out);
       return;
     }
-    if (out.length > 0) this.client.write(out.length === 1 ? out[0]! : Buffer.concat(out));
+    if (out.length > 0) this.relay('client', out.length === 1 ? out[0]! : Buffer.concat(out));
     this.deps.metrics.addedLatency.observe({ resource: this.labels.resource, direction: 'response' }, elapsedMs(started) / 1000);
+  }
+
+  private onUpstreamProtocolError(error: unknown, out: Buffer[]): void {
+    this.log.warn({ code: isGatehouseError(error) ? error.code : undefined, err: (error as Error).message }, 'malformed upstream message');
+    this.countUpstreamFailure('protocol');
+    out.push(sidecarError('FATAL', PROTOCOL_VIOLATION, 'the upstream server sent a message the sidecar cannot relay safely'));
+    this.closeReason = 'upstream error';
+    this.closeClient(Buffer.concat(out));
+    this.upstream?.socket.destroy();
   }
 
   /** undefined: pass the raw frame; null: drop it; a Buffer: send that instead. */
   private handleServerFrame(frame: Frame): Buffer | null | undefined {
     switch (frame.type) {
-      case 0x44: {
-        // D DataRow: an Execute's rows come without a RowDescription; its portal says the layout.
-        this.active ??= this.activeForExecute();
-        return this.active?.plan.inspect ? this.maskRow(frame) : undefined;
-      }
+      case 0x44: // D DataRow
+        return this.onDataRow(frame);
       case 0x43: // C CommandComplete
         return this.onCommandComplete(frame);
       case 0x54: // T RowDescription
@@ -602,17 +626,14 @@ export class PostgresSession {
         this.copyOut = undefined;
         return undefined;
       case 0x31: // 1 ParseComplete
-      case 0x32: // 2 BindComplete
       case 0x33: // 3 CloseComplete
+        this.confirmHead();
+        return undefined;
+      case 0x32: // 2 BindComplete
         this.pending.shift();
         return undefined;
-      case 0x6e: {
-        // n NoData
-        const head = this.pending.shift();
-        return head?.kind === 'describe' && head.swallow ? null : undefined;
-      }
-      case 0x74: // t ParameterDescription
-        return undefined;
+      case 0x6e: // n NoData
+        return this.onNoData();
       case 0x49: // I EmptyQueryResponse
       case 0x73: // s PortalSuspended
         if (this.pending.head?.kind === 'execute') this.pending.shift();
@@ -626,10 +647,16 @@ export class PostgresSession {
       case 0x63: // c CopyDone
         return this.copyOut?.withheld ? null : undefined;
       case 0x4e: // N NoticeResponse
-        return this.state?.masker.active ? this.maskNotice(frame, encodeNoticeResponse) : undefined;
+        return this.state?.masker.active ? maskNoticeFrame(this.state.masker, frame, encodeNoticeResponse) : undefined;
       default:
         return undefined;
     }
+  }
+
+  /** ParseComplete or CloseComplete: the statement change it answers is now what the server holds. */
+  private confirmHead(): void {
+    const head = this.pending.shift();
+    if (head?.kind === 'parse' || head?.kind === 'close') head.change?.confirm();
   }
 
   private onRowDescription(frame: Frame): Buffer | null | undefined {
@@ -638,13 +665,20 @@ export class PostgresSession {
     const head = this.pending.head;
     if (head?.kind === 'describe') {
       this.pending.shift();
-      if (head.portal) head.portal.fields = message.fields;
-      if (head.statement) head.statement.fields = message.fields;
-      return head.swallow ? null : undefined;
+      if (!head.layout) return undefined;
+      head.layout.fields = message.fields;
+      return null;
     }
-    // A result set starts (simple Query or an Execute whose portal was described).
+    // A result set starts (a simple Query).
     this.active = this.planResult(message.fields, formatsFor(message.fields, []));
     return undefined;
+  }
+
+  private onNoData(): null | undefined {
+    const head = this.pending.shift();
+    if (head?.kind !== 'describe' || !head.layout) return undefined;
+    head.layout.fields = [];
+    return null;
   }
 
   private planResult(fields: readonly RowField[], formats: readonly ('text' | 'binary')[]): ActiveResult {
@@ -662,31 +696,27 @@ export class PostgresSession {
     };
   }
 
-  private activeForExecute(): ActiveResult | undefined {
-    const head = this.pending.head;
-    if (head?.kind !== 'execute' || !head.portal) return undefined;
-    const { portal } = head;
-    if (portal.fields) return this.planResult(portal.fields, formatsFor(portal.fields, []));
-    if (portal.statement.fields) return this.planResult(portal.statement.fields, formatsFor(portal.statement.fields, portal.resultFormats));
-    return undefined;
+  private onDataRow(frame: Frame): Buffer | undefined {
+    this.active ??= this.resultOfExecute();
+    if (!this.active?.plan.inspect) return undefined;
+    const masked = maskDataRow(this.state!.masker, this.active, frame);
+    if (!masked) return undefined;
+    this.deps.metrics.maskedValues.inc({ ...this.labels, strategy: 'any' }, masked.masked);
+    return masked.frame;
   }
 
-  private maskRow(frame: Frame): Buffer | undefined {
-    const message = decodeBackendMessage(frame);
-    if (message.kind !== 'DataRow') return undefined;
-    const { plan, formats, fields } = this.active!;
-    const masker = this.state!.masker;
-    let masked = 0;
-    const columns = message.columns.map((cell, index) => {
-      const column = plan.columns[index];
-      if (!column?.inspect) return cell;
-      const result = masker.maskCell(column, cell, formats[index] ?? 'text', fields[index]?.typeOid ?? 0);
-      masked += result.masked;
-      return result.cell;
-    });
-    if (masked === 0) return undefined;
-    this.deps.metrics.maskedValues.inc({ ...this.labels, strategy: 'any' }, masked);
-    return encodeDataRow(columns);
+  /** The layout of an Execute's rows, from the sidecar's own Describe answered just before. */
+  private resultOfExecute(): ActiveResult | undefined {
+    const head = this.pending.head;
+    if (head?.kind === 'execute') {
+      if (!head.layout) return undefined; // no masking was in force when it was sent
+      const fields = head.layout.fields;
+      if (fields) return this.planResult(fields, formatsFor(fields, []));
+    } else if (!this.state?.masker.active) {
+      return undefined;
+    }
+    // Rows nobody can say the columns of cannot be masked: end the session rather than pass them.
+    throw new GatehouseError('GH_ERR_PG_PROTOCOL_VIOLATION', { detail: 'result rows arrived without a description to mask them by' });
   }
 
   private onCommandComplete(frame: Frame): undefined {
@@ -696,6 +726,9 @@ export class PostgresSession {
     const timing = head?.kind === 'execute' || head?.kind === 'query' ? head.timing : undefined;
     if (timing) {
       this.recording?.write({ type: 'complete', at: new Date().toISOString(), command: tag, rows: rowsOf(tag), durationMs: elapsedMs(timing.started) });
+    }
+    if ((head?.kind === 'query' || head?.kind === 'execute') && head.prepares && tag === 'PREPARE') {
+      head.prepares.changes[head.prepares.completed++]?.confirm();
     }
     if (head?.kind === 'execute') this.pending.shift();
     this.active = undefined;
@@ -711,13 +744,24 @@ export class PostgresSession {
       replacement = denialErrorResponse(denial);
       this.recording?.write({ type: 'error', at: new Date().toISOString(), code: '42501', message: denial.note ?? denial.decision.message });
     } else {
-      replacement = this.state?.masker.active ? this.maskNotice(frame, encodeErrorResponse) : undefined;
+      replacement = this.state?.masker.active ? maskNoticeFrame(this.state.masker, frame, encodeErrorResponse) : undefined;
       this.recordServerError(frame);
+      // The server ending the session (shutdown, terminated backend): the client may close before the socket does.
+      if (isFatal(frame)) this.countUpstreamFailure('fatal');
     }
-    if (head && head.kind !== 'query') this.pending.dropUntilSync();
-    this.active = undefined;
-    if (this.copyOut) this.copyOut = undefined;
+    this.afterError(head);
     return replacement;
+  }
+
+  /** A simple Query or FunctionCall ends at its error; an extended message makes the server skip to Sync. */
+  private afterError(head: PendingRequest | undefined): void {
+    if (head?.kind === 'query') {
+      if (head.prepares) undoUnfinishedPrepares(head.prepares);
+    } else if (head) {
+      this.pending.failExtended();
+    }
+    this.active = undefined;
+    this.copyOut = undefined;
   }
 
   private recordServerError(frame: Frame): void {
@@ -725,72 +769,50 @@ export class PostgresSession {
     const message = decodeBackendMessage(frame);
     if (message.kind !== 'ErrorResponse') return;
     const notice = noticeFromFields(message.fields);
-    const masker = this.state?.masker;
-    const plan = masker?.active ? masker.planColumn({ name: '' }) : undefined;
-    const text = plan?.inspect ? masker!.maskValue(plan, notice.message).value : notice.message;
-    this.recording.write({ type: 'error', at: new Date().toISOString(), code: notice.code, message: text });
-  }
-
-  /** Server errors and notices may quote values (a duplicate key's card number): mask their text. */
-  private maskNotice(frame: Frame, encode: (notice: PgNotice) => Buffer): Buffer | undefined {
-    const message = decodeBackendMessage(frame);
-    if (message.kind !== 'ErrorResponse' && message.kind !== 'NoticeResponse') return undefined;
-    const masker = this.state!.masker;
-    const plan = masker.planColumn({ name: '' });
-    if (!plan.inspect) return undefined;
-    const notice = noticeFromFields(message.fields) as Record<string, string | undefined>;
-    let changed = 0;
-    for (const key of ['message', 'detail', 'hint', 'where', 'internalQuery']) {
-      const value = notice[key];
-      if (value === undefined) continue;
-      const result = masker.maskValue(plan, value);
-      if (result.masked > 0) {
-        notice[key] = result.value;
-        changed += result.masked;
-      }
-    }
-    return changed > 0 ? encode(notice as PgNotice) : undefined;
+    this.recording.write({ type: 'error', at: new Date().toISOString(), code: notice.code, message: maskForRecord(this.state?.masker, notice.message) });
   }
 
   private onCopyOutResponse(frame: Frame): undefined {
     const message = decodeBackendMessage(frame);
-    const masker = this.state?.masker;
-    if ((message.kind === 'CopyOutResponse' || message.kind === 'CopyBothResponse') && masker?.active) {
-      const plan = masker.planColumn({ name: '' });
-      this.copyOut = { binary: message.format === 1, plan: plan.inspect ? plan : undefined, withheld: false };
-    }
+    if (message.kind !== 'CopyOutResponse' && message.kind !== 'CopyBothResponse') return undefined;
+    const head = this.pending.head;
+    const guarded = (head?.kind === 'query' || head?.kind === 'execute') && head.guardCopyOut === true;
+    const plan = this.state?.masker ? anonymousPlan(this.state.masker) : undefined;
+    // Binary COPY cannot be scanned reliably, so detectors cannot apply to it.
+    const withhold = guarded ? COPY_OUT_REFUSED : plan && message.format === 1 ? BINARY_COPY_WITHHELD : undefined;
+    this.copyOut = plan || withhold ? { plan, withhold, withheld: false } : undefined;
     return undefined;
   }
 
   private maskCopyData(frame: Frame): Buffer | null | undefined {
     const copy = this.copyOut!;
-    if (!copy.plan) return undefined;
-    if (copy.binary) {
-      // Binary COPY cannot be scanned reliably: its data is withheld and the COPY ends in an error.
-      if (!copy.withheld) {
-        copy.withheld = true;
-        return sidecarError('ERROR', '42501', 'binary COPY output cannot be masked; use FORMAT text or csv');
-      }
-      return null;
+    if (copy.withhold) {
+      // The data is dropped and the COPY ends, for the client, in an error in place of the first row.
+      if (copy.withheld) return null;
+      copy.withheld = true;
+      return sidecarError('ERROR', '42501', copy.withhold);
     }
-    const text = frame.payload.toString('latin1');
-    const result = this.state!.masker.maskValue(copy.plan, text);
-    if (result.masked === 0) return undefined;
-    this.deps.metrics.maskedValues.inc({ ...this.labels, strategy: 'any' }, result.masked);
-    const data = Buffer.from(result.value, 'latin1');
-    const header = Buffer.allocUnsafe(5);
-    header[0] = 0x64;
-    header.writeInt32BE(data.length + 4, 1);
-    return Buffer.concat([header, data]);
+    if (!copy.plan) return undefined;
+    const masked = maskCopyDataFrame(this.state!.masker, copy.plan, frame);
+    if (!masked) return undefined;
+    this.deps.metrics.maskedValues.inc({ ...this.labels, strategy: 'any' }, masked.masked);
+    return masked.frame;
   }
 
   // ── endings ────────────────────────────────────────────────────────────────────────────────
 
+  /** Once per session, whichever sign of the failure comes first. */
+  private countUpstreamFailure(kind: string): void {
+    if (this.upstreamFailureCounted) return;
+    this.upstreamFailureCounted = true;
+    this.deps.metrics.upstreamErrors.inc({ resource: this.labels.resource, kind });
+  }
+
   private onUpstreamClosed(): void {
     if (this.phase === 'closed') return;
-    this.deps.metrics.upstreamErrors.inc({ resource: this.labels.resource, kind: 'closed' });
+    this.countUpstreamFailure('closed');
     this.closeReason = 'upstream closed';
-    this.client.end(sidecarError('FATAL', '57P01', `the connection to ${this.labels.resource} was closed by the server`));
+    this.closeClient(sidecarError('FATAL', ADMIN_SHUTDOWN, `the connection to ${this.labels.resource} was closed by the server`));
   }
 
   private onProtocolError(error: unknown): void {
@@ -802,12 +824,22 @@ export class PostgresSession {
 
   private fatal(code: string, message: string, reason: string): void {
     this.closeReason = reason;
-    if (!this.client.destroyed) this.client.end(sidecarError('FATAL', code, message));
+    this.closeClient(sidecarError('FATAL', code, message));
     this.upstream?.socket.destroy();
-    this.phase = 'closed';
   }
 
-  private ended = false;
+  /**
+   * Sends a last message and closes, as PostgreSQL does after a FATAL. Whatever the client still
+   * sends is read and ignored (unread data would turn the close into a reset that can swallow the
+   * message), and a client that never closes its side is cut off after a grace period.
+   */
+  private closeClient(lastMessage: Buffer): void {
+    this.phase = 'closed';
+    if (this.client.destroyed) return;
+    this.client.end(lastMessage);
+    this.client.resume();
+    setTimeout(() => this.client.destroy(), CLOSE_GRACE_MS).unref();
+  }
 
   private end(reason: string): void {
     if (this.ended) return;
@@ -825,6 +857,13 @@ export class PostgresSession {
   }
 }
 
+/** An ErrorResponse of severity FATAL or PANIC: the server ends the session after it. */
+function isFatal(frame: Frame): boolean {
+  const message = decodeBackendMessage(frame);
+  const severity = message.kind === 'ErrorResponse' ? message.fields.get('V') ?? message.fields.get('S') : undefined;
+  return severity === 'FATAL' || severity === 'PANIC';
+}
+
 function outcomeOf(reason: string): string {
   if (reason === 'client closed' || reason === 'client terminated') return 'closed';
   if (reason === 'upstream error' || reason === 'upstream closed') return 'upstream-error';
@@ -839,4 +878,4 @@ export function splitAddress(address: string): [string, number] {
   return [match[1]!, Number(match[2])];
 }
 
-export type { PendingRequest };
+export type { PendingRequest, StatementRecord };

@@ -9,6 +9,7 @@ import type { QualifiedName } from '../../../api/sql/operations.js';
 import type { NonHumanIdentity } from '../../../api/kinds/kinds.js';
 import type { SnapshotResource, UpstreamCredential } from '../../../api/snapshot/sidecar-snapshot.js';
 import { createMasker, type Masker } from '../../masking/masker.js';
+import type { UpstreamTlsOptions } from '../upstream/upstream-transport.js';
 import { ColumnCatalog } from './column-catalog.js';
 
 export interface PostgresResourceState {
@@ -33,15 +34,22 @@ export interface PostgresResourceHandle {
 
 function copyOutCheck(columnGlobs: readonly string[]): (tables: readonly QualifiedName[]) => boolean {
   // COPY output carries no column names, so a masked column cannot be found in it: any rule that
-  // could name a column of a copied table makes the COPY a deny (fail closed).
-  const matchers = columnGlobs.map((glob) => {
-    const parts = glob.split('.');
-    if (parts.length === 1) return () => true;
-    const tableGlob = parts.slice(0, -1).join('.');
-    const matchTable = compileTableGlob(tableGlob);
-    return (table: QualifiedName) => matchTable(table);
-  });
-  return (tables) => matchers.some((matches) => tables.some((table) => matches(table)));
+  // could name a column of a copied table makes the COPY a deny (fail closed). A rule naming a bare
+  // column matches whatever is copied, even `COPY (SELECT * FROM some_function()) TO STDOUT`,
+  // which names no table at all but can return that column.
+  if (columnGlobs.some((glob) => !glob.includes('.'))) return () => true;
+  const matchers = columnGlobs.map((glob) => compileTableGlob(glob.split('.').slice(0, -1).join('.')));
+  return (tables) => matchers.some((matchTable) => tables.some((table) => matchTable(table)));
+}
+
+/** TLS towards the resource, the same for sessions and for the cancel requests sent on their behalf. */
+export function upstreamTlsOptions(state: PostgresResourceState): UpstreamTlsOptions {
+  const tls = state.resource.spec.tls;
+  return {
+    mode: tls?.mode ?? 'prefer',
+    ...(state.caPem ? { caPem: state.caPem } : {}),
+    ...(tls?.serverName ? { servername: tls.serverName } : {}),
+  };
 }
 
 export function buildResourceState(

@@ -238,3 +238,25 @@ export async function startSidecarFixture(options: SidecarFixtureOptions): Promi
     },
   };
 }
+
+/** Sum of a metric's samples whose labels include `labels` (prom-client's own reading, no text parsing). */
+export async function metricSum(
+  metric: { get(): Promise<{ values: readonly { value: number; labels: Record<string, string | number>; metricName?: string }[] }> },
+  labels: Record<string, string> = {},
+  sampleName?: string,
+): Promise<number> {
+  const { values } = await metric.get();
+  return values
+    .filter((sample) => sampleName === undefined || sample.metricName === sampleName)
+    .filter((sample) => Object.entries(labels).every(([name, value]) => String(sample.labels[name]) === value))
+    .reduce((sum, sample) => sum + sample.value, 0);
+}
+
+/** Polls `check` until it holds (for effects that land asynchronously, like a session's end). */
+export async function eventually(check: () => Promise<boolean> | boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}

@@ -1,0 +1,163 @@
+// Decides what one session asks the server to run — SQL text (Query, Parse), a prepared statement
+// at Bind, a FunctionCall — against the resource state in force at that very moment (so a policy
+// reload applies to the next message), and turns every outcome the session must refuse into a
+// denial: deny, require-approval while approvals are unavailable, COPY out of masked tables, and
+// whatever the sidecar cannot judge at all.
+import { isGatehouseError } from '../../../api/errors.js';
+import type { Decision } from '../../../api/policy/decision.js';
+import type { SqlClassifier } from '../../../api/sql/classify.js';
+import type { ClassifiedStatement, QualifiedName, SqlAccess, SqlClassification } from '../../../api/sql/operations.js';
+import type { Denial } from './denial.js';
+import type { StatementRecord } from './prepared-statements.js';
+import type { PostgresResourceHandle, PostgresResourceState } from './resource-state.js';
+
+export interface Judgement {
+  readonly decision: Decision;
+  readonly classification?: SqlClassification;
+  /** Present when the statement must not reach the server. */
+  readonly denial?: Denial;
+  /** The state the decision was made with (undefined: the identity lost access). */
+  readonly state?: PostgresResourceState;
+  /**
+   * Allowed, but if the server answers with COPY output, that output must be withheld: a `write`
+   * COPY on a table with masked columns is either `COPY t FROM STDIN` or
+   * `COPY (UPDATE t ... RETURNING ...) TO STDOUT`, and only the server's answer tells which.
+   */
+  readonly guardCopyOut?: boolean;
+  /**
+   * Nothing but whitespace, comments and semicolons: the server runs nothing and answers
+   * EmptyQueryResponse. Passed, and not counted or recorded as a statement (JDBC's isValid() and
+   * pool health checks send these).
+   */
+  readonly empty?: boolean;
+}
+
+/** An empty statement is let through; this decision is never shown, counted or recorded. */
+const EMPTY_STATEMENT: Judgement = {
+  decision: { effect: 'allow', reason: 'no-match', matched: [], message: 'empty statement: nothing runs' },
+  classification: { operation: 'session', operations: [], statements: [] },
+  empty: true,
+};
+
+/** What the metric and the denial name as the blocker of a COPY out of a masked table. */
+export const COPY_OF_MASKED_COLUMNS = 'masking/copy-out';
+export const COPY_OUT_REFUSED =
+  'COPY ... TO STDOUT is not allowed on tables with masked columns (COPY output has no column names to mask by); use SELECT';
+
+function tablesOf(statement: ClassifiedStatement): QualifiedName[] {
+  return statement.accesses.flatMap((access) => (access.relation ? [access.relation] : []));
+}
+
+function actionsOf(classification: SqlClassification): SqlAccess[] {
+  return classification.statements.flatMap((statement) => statement.accesses);
+}
+
+export class StatementJudge {
+  constructor(
+    private readonly resource: PostgresResourceHandle,
+    private readonly classifier: SqlClassifier,
+    /** The classification of a statement the session prepared, for `EXECUTE name`. */
+    private readonly prepared: (name: string) => SqlClassification | undefined,
+  ) {}
+
+  /** SQL text of a Query or a Parse. */
+  text(text: string): Judgement {
+    const state = this.resource.current();
+    if (!state) return this.noAccess();
+    const decision = state.policy.decideSql(text, this.classifier, { preparedStatement: this.prepared });
+    if (decision.reason === 'unparsable' && this.isEmpty(text)) return { ...EMPTY_STATEMENT, state };
+    return this.judged(state, decision, decision.classification);
+  }
+
+  /** Asked only of what was refused as unparsable, so the hot path classifies once. */
+  private isEmpty(text: string): boolean {
+    try {
+      this.classifier.classify(text);
+      return false;
+    } catch (error) {
+      return isGatehouseError(error, 'GH_ERR_SQL_EMPTY');
+    }
+  }
+
+  /** A Bind: the statement as prepared, judged again by the policy in force now. */
+  statement(record: StatementRecord): Judgement {
+    const state = this.resource.current();
+    if (!state) return this.noAccess();
+    if (record.classification.statements.length === 0) return { ...EMPTY_STATEMENT, state };
+    const decision = { ...state.policy.decide(actionsOf(record.classification)), classification: record.classification };
+    return this.judged(state, decision, record.classification);
+  }
+
+  /**
+   * A Bind to a name the sidecar never saw prepared (say, by dynamic SQL inside a function): what
+   * the server would run is unknown, so it is denied.
+   */
+  unknownStatement(name: string): Judgement {
+    const decision: Decision = {
+      effect: 'deny',
+      reason: 'unparsable',
+      matched: [],
+      message: `prepared statement ${JSON.stringify(name)} was not prepared through this connection, so Gatehouse cannot tell what it runs; prepare it again`,
+    };
+    return { decision, denial: { decision }, ...this.withState() };
+  }
+
+  /**
+   * A FunctionCall names its function by OID only, and the function may be anything, from abs() to
+   * pg_terminate_backend() or lo_import(); without a catalog lookup it counts as the strictest
+   * thing a function can do: admin.
+   */
+  functionCall(functionOid: number): Judgement {
+    const state = this.resource.current();
+    if (!state) return this.noAccess();
+    const decision = state.policy.decide([{ operation: 'admin', function: { name: `oid:${functionOid}` } }]);
+    return this.judged(state, decision, undefined);
+  }
+
+  private withState(): { state?: PostgresResourceState } {
+    const state = this.resource.current();
+    return state ? { state } : {};
+  }
+
+  private judged(state: PostgresResourceState, decision: Decision, classification: SqlClassification | undefined): Judgement {
+    const denial = denialFor(state, decision, classification);
+    const guardCopyOut = !denial && maskedCopies(state, classification).some((statement) => statement.operation === 'write');
+    return {
+      decision,
+      state,
+      ...(classification ? { classification } : {}),
+      ...(denial ? { denial } : {}),
+      ...(guardCopyOut ? { guardCopyOut } : {}),
+    };
+  }
+
+  private noAccess(): Judgement {
+    const decision: Decision = {
+      effect: 'deny',
+      reason: 'no-policy',
+      matched: [],
+      message: `identity no longer has access to ${this.resource.name}`,
+    };
+    return { decision, denial: { decision } };
+  }
+}
+
+/** COPY statements that touch a table with masked columns (or any, for a bare-column rule). */
+function maskedCopies(state: PostgresResourceState, classification: SqlClassification | undefined): ClassifiedStatement[] {
+  return (classification?.statements ?? []).filter(
+    (statement) => statement.command === 'COPY' && state.copyOutHitsMaskedColumns(tablesOf(statement)),
+  );
+}
+
+function denialFor(state: PostgresResourceState, decision: Decision, classification: SqlClassification | undefined): Denial | undefined {
+  if (decision.effect === 'deny') return { decision };
+  if (decision.effect === 'require-approval') {
+    // Approvals arrive with the control plane; until a human can approve, a held statement is a deny.
+    return { decision, note: `${decision.message || 'this statement needs approval'}; approvals are not available in this deployment, so it is denied` };
+  }
+  // Every COPY but a `write` one produces output (read, or a function, or DELETE ... RETURNING).
+  if (maskedCopies(state, classification).some((statement) => statement.operation !== 'write')) {
+    return { decision, note: COPY_OUT_REFUSED, blockedBy: COPY_OF_MASKED_COLUMNS };
+  }
+  return undefined;
+}
