@@ -8,13 +8,11 @@ export function isErrorProblem(problem: ConfigProblem): boolean {
   return (problem.severity ?? 'error') === 'error';
 }
 
-/** `file:line: severity CODE Kind ns/name path: message`, the shape editors and CI logs link. */
+/** `FILE:LINE  Kind/namespace/name  field.path  message  [GH_ERR_CODE]`, warnings marked: one shape for every command. */
 export function formatProblem(problem: ConfigProblem): string {
-  const where = `${problem.file}:${problem.line}`;
-  const qualifiedName = `${problem.namespace ? `${problem.namespace}/` : ''}${problem.name ?? ''}`;
-  const object = problem.kind ? ` ${problem.kind} ${qualifiedName}`.trimEnd() : '';
-  const field = problem.path ? ` ${problem.path}` : '';
-  return `${where}: ${problem.severity ?? 'error'} ${problem.code}${object}${field}: ${problem.message}`;
+  const object = problem.kind === undefined ? '-' : `${problem.kind}/${problem.namespace ?? '-'}/${problem.name ?? '-'}`;
+  const message = isErrorProblem(problem) ? problem.message : `warning: ${problem.message}`;
+  return `${problem.file}:${problem.line}  ${object}  ${problem.path || '-'}  ${message}  [${problem.code}]`;
 }
 
 export interface LoadedConfig {

@@ -96,7 +96,7 @@ describe('gatehouse policy test', () => {
     const dir = await fixtureWith({ 'wrong.yaml': invalid }, { withoutTests: true });
     const { code, out, err } = await run(dir);
     expect(code).toBe(1);
-    expect(err).toContain('wrong.yaml:7: error GH_ERR_POLICY_TEST_REF PolicyTest payments/wrong-expectations spec.cases[0].identity: Policy test names NonHumanIdentity payments/nobody');
+    expect(err).toContain('wrong.yaml:7  PolicyTest/payments/wrong-expectations  spec.cases[0].identity  Policy test names NonHumanIdentity payments/nobody');
     expect(out.trimEnd().split('\n').at(-1)).toBe('1 passed, 0 failed; 1 problem(s) in policy tests');
   });
 
@@ -106,7 +106,7 @@ describe('gatehouse policy test', () => {
     const { code, out, err } = await run(dir);
     expect(code).toBe(1);
     expect(out).toBe('');
-    expect(err).toMatch(/^broken\.yaml:7: error GH_ERR_MANIFEST_SCHEMA AccessPolicy payments\/broken spec\.rules\[0\]\.effect: /m);
+    expect(err).toMatch(/^broken\.yaml:7  AccessPolicy\/payments\/broken  spec\.rules\[0\]\.effect  .*\[GH_ERR_MANIFEST_SCHEMA\]$/m);
     expect(err).toContain('problem(s) in the config folder');
   });
 

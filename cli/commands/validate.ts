@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { GatehouseError } from '../../api/errors.js';
 import { isWarning, loadConfigDir, type ConfigProblem, type GatehouseConfig } from '../../api/manifests/config.js';
 import { validateConfig } from '../../api/manifests/validate.js';
+import { formatProblem } from '../config-folder.js';
 import type { CliCommand } from '../io.js';
 
 export interface ValidationSummary {
@@ -62,13 +63,6 @@ export function summarize(config: GatehouseConfig, problems: readonly ConfigProb
     errors: problems.length - warnings,
     warnings,
   };
-}
-
-/** `FILE:LINE  Kind/namespace/name  field.path  message  [GH_ERR_CODE]`, warnings marked. */
-export function formatProblem(problem: ConfigProblem): string {
-  const object = problem.kind === undefined ? '-' : `${problem.kind}/${problem.namespace ?? '-'}/${problem.name ?? '-'}`;
-  const message = isWarning(problem) ? `warning: ${problem.message}` : problem.message;
-  return `${problem.file}:${problem.line}  ${object}  ${problem.path || '-'}  ${message}  [${problem.code}]`;
 }
 
 function plural(count: number, noun: string): string {
