@@ -123,6 +123,14 @@ export const ERROR_CODES = {
   GH_ERR_PG_DYNAMIC_ROLE: { message: 'PostgreSQL refused to {action} dynamic role {role} for resource {resource}: {detail} (SQLSTATE {sqlstate}); the admin in Secret {secret} needs CREATEROLE and grant options on the tables the policies name.' },
   GH_ERR_PG_DYNAMIC_ROLE_GONE: { message: 'Dynamic role {role} for resource {resource} no longer exists (dropped outside Gatehouse?); a new credential is issued instead of renewing it.' },
   GH_ERR_PG_SESSIONS_NOT_ENDED: { message: '{count} live session(s) of role {role} on resource {resource} did not end within {timeoutMs} ms, so the role was not dropped; the admin needs membership in the role or pg_signal_backend.' },
+  // Fail closed on a stale snapshot (sidecar/sidecar.ts): the text of the 42501 a denied statement gets.
+  GH_ERR_SNAPSHOT_EXPIRED: { message: 'policy snapshot expired: control plane unreachable for longer than the snapshot TTL (expired at {at}); statements are denied until it is reachable again' },
+  GH_ERR_SNAPSHOT_CREDENTIAL_EXPIRED: { message: 'policy snapshot expired: the credential for {resource} expired at {at} and no renewal arrived from the control plane; statements are denied until one does' },
+  // Local mode (`gatehouse dev`, operator/local-control-plane): control plane and sidecar in one process.
+  GH_ERR_LOCAL_NOT_LOOPBACK: { message: 'The local-mode discovery service must listen on a loopback address, not {host}: it has no TLS and accepts only the sidecar of its own process, so it exists for `gatehouse dev` only.' },
+  GH_ERR_LOCAL_TOKEN: { message: 'This is the local-mode control plane of `gatehouse dev`: it serves only the sidecar in its own process, which proves itself with a token made for this run; cluster tokens are not accepted here.' },
+  GH_ERR_LOCAL_DEMO_DYNAMIC_ROLES: { message: 'Resource {resource} uses credentials.strategy postgres-dynamic, which the demo database (PGlite) cannot serve: it has no login roles to create, so sessions to {resource} are refused. Run `gatehouse dev` without --demo against a real PostgreSQL, or use strategy static for the demo.' },
+  GH_ERR_LOCAL_FIRST_SNAPSHOT: { message: 'The local sidecar did not apply its first policy snapshot: {detail}.' },
 } as const satisfies Record<string, ErrorCodeInfo>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -1,14 +1,25 @@
 // The sidecar process's core: given snapshots (identity, resources, policies, credentials) it runs
 // one listener per protected resource and keeps each one's enforcement state current. A snapshot
-// that cannot be applied is refused whole and the last good one stays in force.
+// that cannot be applied is refused whole and the last good one stays in force. With a lease (the
+// SnapshotClient) it fails closed once that snapshot expires: sessions then see a state that denies
+// every statement and refuses new connections, until the snapshot counts again.
+import { Gauge } from 'prom-client';
+import { formatErrorMessage } from '../api/errors.js';
 import type { Logger } from '../api/logging/logger.js';
 import type { SqlClassifier } from '../api/sql/classify.js';
-import type { SidecarSnapshot, SnapshotResource } from '../api/snapshot/sidecar-snapshot.js';
-import type { SidecarMetrics } from './metrics/sidecar-metrics.js';
+import type { SidecarSnapshot, SnapshotResource, UpstreamCredential } from '../api/snapshot/sidecar-snapshot.js';
+import { expiredView, type SnapshotExpiry } from './expired-state.js';
+import { METRIC_PREFIX, type SidecarMetrics } from './metrics/sidecar-metrics.js';
 import { PostgresListener } from './postgres/postgres-listener.js';
 import { DEFAULT_SESSION_LIMITS, type SessionLimits } from './postgres/session/postgres-session.js';
 import { buildResourceState, type PostgresResourceHandle, type PostgresResourceState } from './postgres/session/resource-state.js';
 import type { SessionRecorder } from './recording/session-recorder.js';
+
+/** How long the applied snapshot may be enforced; the SnapshotClient is one. */
+export interface SnapshotLease {
+  /** Epoch ms after which the applied snapshot must not be enforced; undefined for no limit. */
+  expiresAt(): number | undefined;
+}
 
 export interface SidecarOptions {
   readonly logger: Logger;
@@ -21,15 +32,45 @@ export interface SidecarOptions {
   /** Port to listen on for a resource; spec.sidecar.port by default (tests pass 0). */
   readonly portFor?: (resource: SnapshotResource) => number;
   readonly limits?: Partial<SessionLimits>;
+  /** Where the applied snapshot's expiry comes from; without one a snapshot never expires (tests, benchmarks). */
+  readonly lease?: SnapshotLease;
+  /** Epoch ms; Date.now by default. Must be the lease's clock. */
+  readonly clock?: () => number;
 }
 
+/**
+ * Sessions read their resource's state here before every statement, so this is where expiry is
+ * enforced: an expired snapshot yields a view that denies, built once per state and expiry.
+ */
 class ResourceHandle implements PostgresResourceHandle {
   state: PostgresResourceState | undefined;
-  constructor(readonly name: string) {}
+  private view: { readonly of: PostgresResourceState; readonly expiry: SnapshotExpiry; readonly state: PostgresResourceState } | undefined;
+
+  constructor(
+    readonly name: string,
+    private readonly expiry: () => SnapshotExpiry | undefined,
+  ) {}
+
   current(): PostgresResourceState | undefined {
-    return this.state;
+    const state = this.state;
+    if (state === undefined) return undefined;
+    const expiry = this.expiry();
+    if (expiry === undefined) return state;
+    if (this.view?.of !== state || this.view.expiry !== expiry) this.view = { of: state, expiry, state: expiredView(state, expiry) };
+    return this.view.state;
   }
 }
+
+/** Why live sessions on the old credential must end, or undefined when they may go on. */
+function credentialChange(previous: UpstreamCredential | undefined, next: UpstreamCredential | undefined): string | undefined {
+  if (previous === undefined) return undefined;
+  if (next === undefined) return 'the credential was revoked';
+  // A renewal that only extends the expiry (postgres-dynamic) keeps the sessions: same login.
+  if (previous.username !== next.username || previous.password !== next.password) return 'the credential was rotated';
+  return undefined;
+}
+
+const EXPIRED_GAUGE = `${METRIC_PREFIX}policy_snapshot_expired`;
 
 interface ResourceEntry {
   readonly entry: SnapshotResource;
@@ -46,17 +87,38 @@ export class Sidecar {
   private snapshot: SidecarSnapshot | undefined;
   private readonly limits: SessionLimits;
   private applying: Promise<void> = Promise.resolve();
+  private readonly clock: () => number;
+  /** The expiry in force, once observed; undefined while the snapshot counts. */
+  private expiry: SnapshotExpiry | undefined;
 
   constructor(private readonly options: SidecarOptions) {
     this.limits = { ...DEFAULT_SESSION_LIMITS, ...options.limits };
+    this.clock = options.clock ?? Date.now;
+    if (options.lease) this.registerExpiryGauge();
   }
 
   get version(): string | undefined {
     return this.snapshot?.version;
   }
 
+  /**
+   * Startup-probe semantics: ready once the first snapshot is applied, and ready after that. An
+   * expired snapshot does not make the pod unready: the sidecar still answers, with denials that
+   * say why, and the `policy_snapshot_expired` gauge is what to alert on.
+   */
   notReadyReason(): string | undefined {
     return this.snapshot ? undefined : 'no policy snapshot yet';
+  }
+
+  /** Why the applied snapshot no longer counts, or undefined while it does (or there is no lease). */
+  currentExpiry(): SnapshotExpiry | undefined {
+    const at = this.options.lease?.expiresAt();
+    if (at === undefined || this.clock() < at) {
+      if (this.expiry) this.onSnapshotValidAgain();
+      return undefined;
+    }
+    if (this.expiry?.at !== at) this.onSnapshotExpired(at);
+    return this.expiry;
   }
 
   /** The port a resource's listener is bound to (useful when started on port 0). */
@@ -122,15 +184,47 @@ export class Sidecar {
   private swapState(running: RunningResource, state: PostgresResourceState): void {
     const previous = running.handle.state;
     running.handle.state = state;
-    if (previous?.credential && previous.credential.password !== state.credential?.password) {
-      // A rotated credential: new sessions use the new one; sessions on the old one are ended.
-      running.listener.terminateAll('the credential was rotated');
-    }
+    // New sessions use the new credential; sessions on a rotated or revoked one are ended.
+    const reason = credentialChange(previous?.credential, state.credential);
+    if (reason) running.listener.terminateAll(reason);
+  }
+
+  private onSnapshotExpired(at: number): void {
+    this.expiry = { at, message: this.expiryMessage(at) };
+    this.options.logger.warn({ version: this.snapshot?.version, expiredAt: new Date(at).toISOString() }, 'policy snapshot expired; denying every statement and new session');
+  }
+
+  private onSnapshotValidAgain(): void {
+    this.expiry = undefined;
+    this.options.logger.info({ version: this.snapshot?.version }, 'policy snapshot counts again; enforcing it');
+  }
+
+  /** The lease ends at the earliest credential expiry or at the control plane loss plus the TTL: say which. */
+  private expiryMessage(at: number): string {
+    const iso = new Date(at).toISOString();
+    const credential = this.snapshot?.resources.find((entry) => entry.credential?.expiresAt === at);
+    return credential
+      ? formatErrorMessage('GH_ERR_SNAPSHOT_CREDENTIAL_EXPIRED', { resource: credential.resource.metadata.name, at: iso })
+      : formatErrorMessage('GH_ERR_SNAPSHOT_EXPIRED', { at: iso });
+  }
+
+  private registerExpiryGauge(): void {
+    const registry = this.options.metrics.registry;
+    if (registry.getSingleMetric(EXPIRED_GAUGE)) return;
+    const currentExpiry = () => this.currentExpiry();
+    new Gauge({
+      name: EXPIRED_GAUGE,
+      help: '1 while the policy snapshot in force has expired (credential past expiry, or control plane lost past the snapshot TTL) and everything is denied.',
+      registers: [registry],
+      collect() {
+        this.set(currentExpiry() ? 1 : 0);
+      },
+    });
   }
 
   private async startListener(entry: SnapshotResource): Promise<RunningResource> {
     const name = entry.resource.metadata.name;
-    const handle = new ResourceHandle(name);
+    const handle = new ResourceHandle(name, () => this.currentExpiry());
     const listener = new PostgresListener({
       host: this.options.listenHost ?? '127.0.0.1',
       port: this.options.portFor?.(entry) ?? entry.resource.spec.sidecar.port,

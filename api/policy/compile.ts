@@ -173,6 +173,12 @@ class CompiledPolicies implements CompiledPolicySet {
   readonly credentialTTL: number;
   /** Per operation, the rules that can match it, strongest first: a decision scans only these. */
   private readonly byOperation: ReadonlyMap<SqlOperation, readonly CompiledRule[]>;
+  /**
+   * Decisions by classification. The classifier hands out the same classification object for every
+   * statement of one shape, and a decision depends on nothing else, so repeated statements are
+   * decided once; entries go when the classifier's cache lets go of the classification.
+   */
+  private readonly sqlDecisions = new WeakMap<SqlClassification, SqlDecision>();
 
   constructor(init: CompiledPoliciesInit) {
     this.identity = init.identity;
@@ -210,8 +216,13 @@ class CompiledPolicies implements CompiledPolicySet {
       }
       throw error;
     }
-    const actions = classification.statements.flatMap((statement) => statement.accesses);
-    return { ...this.decide(actions), classification };
+    let decision = this.sqlDecisions.get(classification);
+    if (decision === undefined) {
+      const actions = classification.statements.flatMap((statement) => statement.accesses);
+      decision = { ...this.decide(actions), classification };
+      this.sqlDecisions.set(classification, decision);
+    }
+    return decision;
   }
 
   decideHttp(method: string, path: string): Decision {

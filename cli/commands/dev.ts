@@ -1,8 +1,9 @@
-// `gatehouse dev`: local mode. Runs the sidecar for one identity from a folder of manifests, prints
-// `ready` once it listens, reloads on file changes, drains and exits on SIGTERM.
+// `gatehouse dev`: local mode. Runs the control plane and the sidecar for one identity in one process
+// from a folder of manifests, prints `ready` once the sidecar applied its first snapshot, enforces
+// file changes within a second, drains and exits on SIGTERM.
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { GatehouseError } from '../../api/errors.js';
+import { GatehouseError, isGatehouseError } from '../../api/errors.js';
 import { createLogger } from '../../api/logging/logger.js';
 import { runLocalMode, type LocalModeReady } from '../dev/local-mode.js';
 import { formatProblem } from '../config-folder.js';
@@ -13,6 +14,11 @@ const DEMO_IDENTITY = 'ci-runner';
 function hashKeyFrom(env: NodeJS.ProcessEnv): Uint8Array | undefined {
   const value = env.GATEHOUSE_MASKING_HASH_KEY;
   return value ? Buffer.from(value, 'utf8') : undefined;
+}
+
+function describeCredentialFailure(resource: string, error: Error): string {
+  const what = isGatehouseError(error) ? `error ${error.code}: ${error.message}` : `error: ${error.message}`;
+  return `gatehouse dev: no credential for ${resource}: ${what}\n`;
 }
 
 function describeReady(ready: LocalModeReady, demo: boolean): string {
@@ -28,6 +34,9 @@ function describeReady(ready: LocalModeReady, demo: boolean): string {
     }
     const database = entry.resource.spec.database ?? 'postgres';
     lines.push(`  ${name}: psql "host=127.0.0.1 port=${port} dbname=${database} user=${identity.metadata.name} sslmode=disable"`);
+    if (!entry.credential && entry.resource.spec.credentials.strategy !== 'none') {
+      lines.push(`  ${name}: no credential could be issued (see the error above), so its sessions are refused`);
+    }
   }
   lines.push(`  metrics: http://127.0.0.1:${ready.adminPort}/metrics   health: /healthz /readyz`);
   if (demo) {
@@ -43,7 +52,7 @@ function describeReady(ready: LocalModeReady, demo: boolean): string {
 
 export const devCommand: CliCommand = {
   path: ['dev'],
-  summary: 'run a sidecar locally from a folder of manifests (--demo: with an embedded demo database)',
+  summary: 'run the control plane and a sidecar locally from a folder of manifests (--demo: with an embedded demo database)',
   usage: 'gatehouse dev --config DIR --identity NAME [--demo]',
   async run(args: string[], io: CliIO) {
     const { values } = parseArgs({
@@ -85,6 +94,7 @@ export const devCommand: CliCommand = {
       {
         onReady: (ready) => io.stdout(`${describeReady(ready, values.demo!)}ready\n`),
         onProblems: (problems) => problems.forEach((problem) => io.stderr(`${formatProblem(problem)}\n`)),
+        onCredentialFailure: (resource, error) => io.stderr(describeCredentialFailure(resource, error)),
       },
       io.signal,
     );

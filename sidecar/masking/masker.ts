@@ -81,6 +81,20 @@ export interface MaskedCell {
   readonly masked: number;
 }
 
+/**
+ * How the values of one result column are masked, worked out once per result set: the column's
+ * plan bound to its type and format (see Masker.planCell).
+ */
+export interface CellMasking {
+  /**
+   * The outcome for every non-NULL value of the column, when it does not depend on the value (a
+   * value redacted or nulled whole): the proxy can replace the cell without reading it.
+   */
+  readonly fixed: MaskedCell | undefined;
+  /** The same as Masker.maskCell with this column's plan, format and type. */
+  mask(cell: Buffer | null): MaskedCell;
+}
+
 export interface Masker {
   /** False when there are no rules at all: every result set passes through. */
   readonly active: boolean;
@@ -90,6 +104,8 @@ export interface Masker {
   maskValue(plan: ColumnPlan, value: string): MaskedValue;
   /** Masks a PostgreSQL DataRow cell given its format and type OID (see postgres-value-classes.ts). */
   maskCell(plan: ColumnPlan, cell: Buffer | null, format: CellFormat, typeOid: number): MaskedCell;
+  /** `plan` bound to a column's format and type; undefined when the column is not inspected. */
+  planCell(plan: ColumnPlan, format: CellFormat, typeOid: number): CellMasking | undefined;
 }
 
 const PASS_THROUGH: ColumnPlan = { inspect: false, strategy: undefined, detectors: [] };
@@ -189,7 +205,20 @@ function textPayloadOf(cell: Buffer, cellClass: ValueClass, format: CellFormat, 
   return isReadableJsonb(cell) ? JSONB_BINARY : undefined;
 }
 
+// A value redacted whole by its column becomes the same marker whatever it holds (no detector is
+// stronger than redact, so none can change that): its bytes are made once, not per cell. Shared,
+// so nothing may write into them.
+const REDACTED_TEXT_CELL: MaskedCell = { cell: Buffer.from(REDACTED, 'latin1'), masked: 1 };
+const REDACTED_JSON_CELL: MaskedCell = { cell: Buffer.from(JSON.stringify(REDACTED), 'latin1'), masked: 1 };
+
+function redactedWhole(cell: Buffer, payload: TextPayload): MaskedCell {
+  const marker = payload.json ? REDACTED_JSON_CELL : REDACTED_TEXT_CELL;
+  if (payload.prefixLength === 0) return marker;
+  return { cell: Buffer.concat([cell.subarray(0, payload.prefixLength), marker.cell!]), masked: 1 };
+}
+
 function maskTextPayload(cell: Buffer, payload: TextPayload, plan: ColumnPlan, context: TextMasking): MaskedCell {
+  if (plan.strategy === 'redact') return redactedWhole(cell, payload);
   const result = maskText(cell.toString('latin1', payload.prefixLength), plan, context, payload.json);
   if (result.masked === 0) return unchanged(cell);
   const masked = Buffer.from(result.value, 'latin1');
@@ -217,6 +246,17 @@ function binaryArrayHasDetection(cell: Buffer, plan: ColumnPlan): boolean {
   });
   // Malformed array bytes: scan them raw rather than let anything through unseen.
   return found ?? hasDetection(cell.toString('latin1'), plan);
+}
+
+/** What maskTypedCell makes of any non-NULL cell of this class, when that does not depend on the bytes. */
+function fixedOutcome(plan: ColumnPlan, format: CellFormat, typeOid: number): MaskedCell | undefined {
+  if (plan.strategy === undefined) return undefined; // detectors: it depends on what they find
+  const cellClass = valueClass(typeOid, format);
+  if (!acceptsReplacement(cellClass)) return NULLED;
+  if (plan.strategy !== 'redact') return undefined; // hash and partial keep something of the value
+  if (cellClass === 'text') return REDACTED_TEXT_CELL;
+  // jsonb's binary form is nulled instead when its version byte is unknown.
+  return format === 'binary' && typeOid === PG_TYPE.jsonb ? undefined : REDACTED_JSON_CELL;
 }
 
 function maskTypedCell(cell: Buffer, plan: ColumnPlan, format: CellFormat, typeOid: number, context: TextMasking): MaskedCell {
@@ -270,6 +310,13 @@ export function createMasker(rules: readonly MaskingRuleT[], options: MaskerOpti
     maskCell(plan, cell, format, typeOid) {
       if (cell === null || !plan.inspect) return unchanged(cell);
       return maskTypedCell(cell, plan, format, typeOid, bytes);
+    },
+    planCell(plan, format, typeOid) {
+      if (!plan.inspect) return undefined;
+      return {
+        fixed: fixedOutcome(plan, format, typeOid),
+        mask: (cell) => (cell === null ? unchanged(cell) : maskTypedCell(cell, plan, format, typeOid, bytes)),
+      };
     },
   };
 }

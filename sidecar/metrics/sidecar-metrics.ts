@@ -1,6 +1,7 @@
 // The sidecar's Prometheus metrics, in a registry of its own (no global state). Labels carry names
 // of identities, resources, operations and rules only — never statement text or values.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { CounterTallies } from './counter-tallies.js';
 
 export interface SidecarMetrics {
   readonly registry: Registry;
@@ -13,7 +14,19 @@ export interface SidecarMetrics {
   readonly upstreamErrors: Counter<'resource' | 'kind'>;
   readonly protocolErrors: Counter<'resource' | 'kind'>;
   readonly policyReloads: Counter<'outcome'>;
+  /**
+   * Cheap handles for the counters sessions bump per statement or per row (see counter-tallies.ts):
+   * counted there, they show in `statements`, `blocked` and `maskedValues` when those are collected.
+   */
+  readonly tallies: {
+    readonly statements: CounterTallies<'resource' | 'identity' | 'operation' | 'decision'>;
+    readonly blocked: CounterTallies<'resource' | 'identity' | 'rule'>;
+    readonly maskedValues: CounterTallies<'resource' | 'identity' | 'strategy'>;
+  };
 }
+
+/** One message in this many has its added latency measured (the first of each session included). */
+export const LATENCY_SAMPLE_EVERY = 16;
 
 export const METRIC_PREFIX = 'gatehouse_sidecar_';
 
@@ -21,25 +34,40 @@ export function createSidecarMetrics(options: { defaultMetrics?: boolean } = {})
   const registry = new Registry();
   if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX });
   const registers = [registry];
+  const tallies = {
+    statements: new CounterTallies(['resource', 'identity', 'operation', 'decision'] as const),
+    blocked: new CounterTallies(['resource', 'identity', 'rule'] as const),
+    maskedValues: new CounterTallies(['resource', 'identity', 'strategy'] as const),
+  };
   return {
     registry,
+    tallies,
     statements: new Counter({
       name: `${METRIC_PREFIX}statements_total`,
       help: 'Statements seen, by resource, identity, operation and decision (allow, deny, require-approval).',
       labelNames: ['resource', 'identity', 'operation', 'decision'],
       registers,
+      collect() {
+        tallies.statements.flushInto(this);
+      },
     }),
     blocked: new Counter({
       name: `${METRIC_PREFIX}blocked_statements_total`,
       help: 'Statements blocked, by the rule that blocked them (policy/rule, or no-match, unparsable, no-policy).',
       labelNames: ['resource', 'identity', 'rule'],
       registers,
+      collect() {
+        tallies.blocked.flushInto(this);
+      },
     }),
     maskedValues: new Counter({
       name: `${METRIC_PREFIX}masked_values_total`,
       help: 'Values masked in results, by strategy.',
       labelNames: ['resource', 'identity', 'strategy'],
       registers,
+      collect() {
+        tallies.maskedValues.flushInto(this);
+      },
     }),
     activeSessions: new Gauge({
       name: `${METRIC_PREFIX}active_sessions`,
@@ -55,7 +83,7 @@ export function createSidecarMetrics(options: { defaultMetrics?: boolean } = {})
     }),
     addedLatency: new Histogram({
       name: `${METRIC_PREFIX}added_latency_seconds`,
-      help: 'Time the sidecar spends on a message before passing it on (inspection, decision, masking).',
+      help: `Time the sidecar spends on a message before passing it on (inspection, decision, masking); sampled: one message in ${LATENCY_SAMPLE_EVERY}.`,
       labelNames: ['resource', 'direction'],
       buckets: [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05],
       registers,

@@ -2,13 +2,16 @@
 // statement is an ErrorResponse plus ReadyForQuery, which keeps the client's session usable), the
 // session start it replays to a client, and rewritten result rows for masking.
 import { GatehouseError } from '../../../api/errors.js';
-import type { AuthenticationMessage, BackendMessage, CopyResponse, RowField, TransactionStatus } from './backend-messages.js';
+import type { AuthenticationMessage, BackendMessage, CopyResponse, DataRowCells, RowField, TransactionStatus } from './backend-messages.js';
+import type { DataRowEdits } from './data-row-edits.js';
 import { FrameWriter } from './frame-writer.js';
 import { AuthenticationCode, BackendType } from './message-types.js';
 import { fieldsFromNotice, type PgNotice } from './notice-fields.js';
 import type { BackendKey } from './startup-messages.js';
 
 const SQLSTATE = /^[0-9A-Z]{5}$/;
+/** The largest message length word the protocol allows. */
+const MAX_MESSAGE_LENGTH = 0x7fffffff;
 
 /** An ErrorResponse with S, V, C, M and whichever optional fields are set (detail, hint, ...). */
 export function encodeErrorResponse(notice: PgNotice): Buffer {
@@ -113,6 +116,51 @@ export function encodeDataRow(columns: readonly (Uint8Array | null)[]): Buffer {
   const writer = new FrameWriter(BackendType.DataRow, 'DataRow', size).int16(columns.length, 'column count');
   for (const column of columns) writer.nullableBytes(column);
   return writer.finish();
+}
+
+/**
+ * The DataRow `payload` holds (read into `cells`) with `edits` applied. One allocation; the cells
+ * kept are copied in runs.
+ */
+export function encodeEditedDataRow(payload: Buffer, cells: DataRowCells, edits: DataRowEdits): Buffer {
+  let size = 5 + payload.length;
+  for (let i = 0; i < edits.count; i++) {
+    size += (edits.values[i]?.length ?? 0) - Math.max(cells.lengths[edits.columns[i]!]!, 0);
+  }
+  if (size - 1 > MAX_MESSAGE_LENGTH) {
+    throw new GatehouseError('GH_ERR_PG_ENCODE_INVALID', { message: 'DataRow', detail: `message of ${size - 1} bytes exceeds the protocol maximum` });
+  }
+  const frame = Buffer.allocUnsafe(size);
+  frame[0] = BackendType.DataRow;
+  frame.writeInt32BE(size - 1, 1);
+  let written = 5;
+  let copied = 0;
+  for (let i = 0; i < edits.count; i++) {
+    const column = edits.columns[i]!;
+    const value = edits.values[i]!;
+    const start = cells.starts[column]!;
+    // Everything up to this cell's length word is kept as it is (nothing between adjacent cells).
+    written = copyRange(payload, copied, start - 4, frame, written);
+    written = frame.writeInt32BE(value === null ? -1 : value.length, written);
+    if (value !== null) {
+      frame.set(value, written);
+      written += value.length;
+    }
+    copied = start + Math.max(cells.lengths[column]!, 0);
+  }
+  copyRange(payload, copied, payload.length, frame, written);
+  return frame;
+}
+
+/**
+ * Copies source[from, to) to target at `at`; returns where the copy ends in `target`. A plain view
+ * and TypedArray#set: Buffer#copy validates its arguments again on every call, and a row takes a
+ * few of these.
+ */
+function copyRange(source: Buffer, from: number, to: number, target: Buffer, at: number): number {
+  if (to <= from) return at;
+  target.set(new Uint8Array(source.buffer, source.byteOffset + from, to - from), at);
+  return at + to - from;
 }
 
 export function encodeCommandComplete(tag: string): Buffer {

@@ -164,6 +164,37 @@ function decodeDataRow(reader: PayloadReader): BackendMessage {
   return { kind: 'DataRow', columns };
 }
 
+/**
+ * Where each cell of a DataRow lies in its payload, read without making a view of any cell: the
+ * masking path reads a row and looks at a few cells of it. Reused row after row.
+ */
+export class DataRowCells {
+  count = 0;
+  /** Per cell: offset of its bytes in the payload, and their length (-1 for SQL NULL). */
+  starts = new Int32Array(0);
+  lengths = new Int32Array(0);
+
+  /**
+   * Reads `payload` (a DataRow's) into this; throws GatehouseError (GH_ERR_PG_MALFORMED_MESSAGE)
+   * for exactly what decodeBackendMessage refuses in a DataRow.
+   */
+  read(payload: Buffer): void {
+    const reader = new PayloadReader(payload, 'DataRow', 'lenient');
+    const count = reader.count16('column', 4);
+    if (this.starts.length < count) {
+      this.starts = new Int32Array(count);
+      this.lengths = new Int32Array(count);
+    }
+    for (let i = 0; i < count; i++) {
+      const length = reader.skipNullableBytes('column', i + 1);
+      this.lengths[i] = length;
+      this.starts[i] = reader.position - Math.max(length, 0);
+    }
+    reader.end();
+    this.count = count;
+  }
+}
+
 function decodeNoticeFields(reader: PayloadReader): Map<string, string> {
   const fields = new Map<string, string>();
   for (let code = reader.uint8(); code !== 0; code = reader.uint8()) {

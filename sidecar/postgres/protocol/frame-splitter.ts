@@ -1,6 +1,6 @@
 // Splits one direction of a PostgreSQL byte stream into whole messages (frames), whatever the
 // chunking of the socket reads. Frames are views into the received buffers, so the pass-through
-// fast path forwards `raw` without copying; bytes are only copied when a frame straddles reads.
+// fast path forwards them without copying; bytes are only copied when a frame straddles reads.
 import { GatehouseError } from '../../../api/errors.js';
 
 export interface Frame {
@@ -10,6 +10,29 @@ export interface Frame {
   readonly payload: Buffer;
   /** The whole frame, header included, for forwarding untouched. */
   readonly raw: Buffer;
+}
+
+/**
+ * A frame as the splitter cuts it: where it lies in the received bytes, with its `raw` and
+ * `payload` views made only when asked for (most frames are forwarded by position, never looked into).
+ */
+export class ReceivedFrame implements Frame {
+  constructor(
+    readonly type: number,
+    /** The received bytes the frame lies in, from `start` (its first header byte) to `end`. */
+    readonly source: Buffer,
+    readonly start: number,
+    readonly end: number,
+    private readonly headerBytes: number,
+  ) {}
+
+  get raw(): Buffer {
+    return this.source.subarray(this.start, this.end);
+  }
+
+  get payload(): Buffer {
+    return this.source.subarray(this.start + this.headerBytes, this.end);
+  }
 }
 
 /** `startup`: untyped frames (StartupMessage, SSLRequest, GSSENCRequest, CancelRequest); `regular`: typed frames. */
@@ -79,17 +102,16 @@ export class FrameSplitter {
    * (GH_ERR_PG_FRAME_LENGTH, GH_ERR_PG_FRAME_TOO_LARGE) on a corrupt or oversized header, and again
    * on every later call. The phase may be changed between calls; it applies to the next frame.
    */
-  next(): Frame | undefined {
+  next(): ReceivedFrame | undefined {
     if (this.failure) throw this.failure;
     const headerBytes = this.phase === 'startup' ? 4 : 5;
     if (!this.gather(headerBytes)) return undefined;
     const frameBytes = this.frameBytesAt(this.offset, headerBytes);
     if (!this.gather(frameBytes)) return undefined;
     const start = this.offset;
-    const raw = this.current.subarray(start, start + frameBytes);
     this.offset = start + frameBytes;
-    const type = headerBytes === 5 ? raw[0] : STARTUP_FRAME_TYPE;
-    return { type, payload: raw.subarray(headerBytes), raw };
+    const type = headerBytes === 5 ? this.current[start] : STARTUP_FRAME_TYPE;
+    return new ReceivedFrame(type, this.current, start, start + frameBytes, headerBytes);
   }
 
   /** Hands over every buffered byte (e.g. the start of a TLS handshake) and empties the splitter. */

@@ -25,6 +25,11 @@ export class PayloadReader {
     return this.payload.length - this.offset;
   }
 
+  /** Bytes consumed so far: where the next read starts. */
+  get position(): number {
+    return this.offset;
+  }
+
   fail(detail: string): never {
     throw new GatehouseError('GH_ERR_PG_MALFORMED_MESSAGE', { message: this.message, detail });
   }
@@ -86,6 +91,19 @@ export class PayloadReader {
     const length = this.int32();
     if (length === -1) return null;
     return this.bytes(length, what);
+  }
+
+  /**
+   * Like nullableBytes, but only steps over the value: returns its length (-1 for SQL NULL), the
+   * bytes being the `length` before `position`. `index` numbers the value in error messages.
+   */
+  skipNullableBytes(what: string, index: number): number {
+    const length = this.int32();
+    if (length === -1) return -1;
+    if (length < 0) this.fail(`negative ${what} ${index} length ${length}`);
+    if (this.remaining < length) this.fail(`truncated: expected ${what} ${index}, ${this.remaining} byte(s) left`);
+    this.offset += length;
+    return length;
   }
 
   rest(): Buffer {

@@ -2,8 +2,9 @@
 // recording keeps of client messages (statement text, parameters). Pure functions of the masker:
 // the session decides when they apply, these decide what the bytes become.
 import type { Masker, ColumnPlan } from '../../masking/masker.js';
-import { encodeDataRow } from '../protocol/backend-encoders.js';
-import { decodeBackendMessage } from '../protocol/backend-messages.js';
+import { encodeEditedDataRow } from '../protocol/backend-encoders.js';
+import { DataRowEdits } from '../protocol/data-row-edits.js';
+import { DataRowCells, decodeBackendMessage } from '../protocol/backend-messages.js';
 import type { Frame } from '../protocol/frame-splitter.js';
 import { noticeFromFields, type PgNotice } from '../protocol/notice-fields.js';
 import type { ActiveResult } from './pending-requests.js';
@@ -29,20 +30,35 @@ export function anonymousPlan(masker: Masker): ColumnPlan | undefined {
   return plan ?? undefined;
 }
 
-/** A DataRow with the cells its plan names masked; undefined when nothing changed. */
-export function maskDataRow(masker: Masker, result: ActiveResult, frame: Frame): MaskedFrame | undefined {
-  const message = decodeBackendMessage(frame);
-  if (message.kind !== 'DataRow') return undefined;
-  const { plan, formats, fields } = result;
-  let masked = 0;
-  const columns = message.columns.map((cell, index) => {
-    const column = plan.columns[index];
-    if (!column?.inspect) return cell;
-    const outcome = masker.maskCell(column, cell, formats[index] ?? 'text', fields[index]?.typeOid ?? 0);
-    masked += outcome.masked;
-    return outcome.cell;
-  });
-  return masked === 0 ? undefined : { frame: encodeDataRow(columns), masked };
+/**
+ * Masks DataRows: each row is read in place, only the cells its plan inspects are looked at, and a
+ * row with masked cells is re-encoded in one allocation. Keeps scratch space from row to row, so a
+ * session has its own.
+ */
+export class DataRowMasker {
+  private readonly cells = new DataRowCells();
+  private readonly edits = new DataRowEdits();
+
+  /** The row with the cells its result's plan names masked; undefined when nothing changed. */
+  mask(result: ActiveResult, frame: Frame): MaskedFrame | undefined {
+    const { cells, edits } = this;
+    const payload = frame.payload;
+    cells.read(payload);
+    edits.clear();
+    let masked = 0;
+    for (const index of result.inspected) {
+      const length = index < cells.count ? cells.lengths[index]! : -1;
+      // NULL is never masked.
+      if (length < 0) continue;
+      const start = cells.starts[index]!;
+      const masking = result.cells[index]!;
+      const outcome = masking.fixed ?? masking.mask(payload.subarray(start, start + length));
+      if (outcome.masked === 0) continue;
+      edits.add(index, outcome.cell);
+      masked += outcome.masked;
+    }
+    return masked === 0 ? undefined : { frame: encodeEditedDataRow(payload, cells, edits), masked };
+  }
 }
 
 const NOTICE_TEXT_FIELDS = ['message', 'detail', 'hint', 'where', 'internalQuery'] as const;

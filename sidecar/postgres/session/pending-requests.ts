@@ -5,21 +5,21 @@
 // It must skip exactly what the server skips: after an extended-protocol error the server ignores
 // every message up to the next Sync (a Query or FunctionCall included), and a FIFO that kept waiting
 // for those would pair later rows with the wrong request.
-import type { ResultSetPlan } from '../../masking/masker.js';
+import type { CellMasking, ResultSetPlan } from '../../masking/masker.js';
 import type { RowField } from '../protocol/backend-messages.js';
 import type { Denial } from './denial.js';
 import type { ProvisionalChange } from './prepared-statements.js';
 
 export interface StatementTiming {
-  readonly started: bigint;
+  readonly started: number;
 }
 
 /**
- * The layout of the rows an Execute returns, from a Describe the sidecar sends just before it.
- * Filled when that Describe is answered; `fields` is empty when the portal returns no rows.
+ * The layout of the rows an Execute returns, from a Describe the sidecar sends just before it:
+ * filled, as the plan to mask them by, when that Describe is answered.
  */
 export interface ResultLayout {
-  fields?: readonly RowField[];
+  result?: ActiveResult;
 }
 
 /** SQL PREPAREs of one Query, confirmed one by one as their PREPARE command tags arrive. */
@@ -61,6 +61,10 @@ export interface ActiveResult {
   /** Per column: 'text' or 'binary'. */
   readonly formats: readonly ('text' | 'binary')[];
   readonly plan: ResultSetPlan;
+  /** Per column, how its cells are masked; undefined for columns passed as they are. */
+  readonly cells: readonly (CellMasking | undefined)[];
+  /** The indexes of the columns that have a CellMasking, ascending. */
+  readonly inspected: readonly number[];
 }
 
 /** Reverts what a request the server never processed would have changed. */

@@ -9,9 +9,10 @@ import type { Logger } from '../../../api/logging/logger.js';
 import type { Decision } from '../../../api/policy/decision.js';
 import type { SqlClassifier } from '../../../api/sql/classify.js';
 import type { ClassifiedStatement, SqlClassification } from '../../../api/sql/operations.js';
-import type { ColumnPlan, ResultColumn } from '../../masking/masker.js';
+import type { ColumnPlan, Masker, ResultColumn } from '../../masking/masker.js';
 import type { SidecarMetrics } from '../../metrics/sidecar-metrics.js';
-import type { SessionRecording, SessionRecorder } from '../../recording/session-recorder.js';
+import { SessionMetrics } from '../../metrics/session-metrics.js';
+import { eventTimestamp, type SessionRecording, type SessionRecorder } from '../../recording/session-recorder.js';
 import {
   encodeAuthenticationOk,
   encodeBackendKeyData,
@@ -21,7 +22,8 @@ import {
   encodeReadyForQuery,
 } from '../protocol/backend-encoders.js';
 import { decodeBackendMessage, type RowField } from '../protocol/backend-messages.js';
-import { FrameSplitter, type Frame } from '../protocol/frame-splitter.js';
+import { FrameBatch } from '../protocol/frame-batch.js';
+import { FrameSplitter, type ReceivedFrame } from '../protocol/frame-splitter.js';
 import { decodeFrontendMessage, type BindMessage, type FrontendMessage, type ParseMessage } from '../protocol/frontend-messages.js';
 import { encodeDescribe } from '../protocol/frontend-encoders.js';
 import { noticeFromFields } from '../protocol/notice-fields.js';
@@ -42,7 +44,7 @@ import {
   sidecarError,
   type Denial,
 } from './denial.js';
-import { anonymousPlan, maskCopyDataFrame, maskDataRow, maskForRecord, maskNoticeFrame } from './message-masking.js';
+import { anonymousPlan, DataRowMasker, maskCopyDataFrame, maskForRecord, maskNoticeFrame } from './message-masking.js';
 import {
   PendingRequests,
   formatsFor,
@@ -54,6 +56,7 @@ import {
   type StatementTiming,
 } from './pending-requests.js';
 import { PreparedStatements, type StatementRecord } from './prepared-statements.js';
+import { PASS_THROUGH_RESULT, ResultPlans } from './result-plans.js';
 import { upstreamTlsOptions, type PostgresResourceHandle, type PostgresResourceState } from './resource-state.js';
 import { COPY_OUT_REFUSED, StatementJudge, type Judgement } from './statement-judge.js';
 import { filterStartupParameters } from './startup-parameters.js';
@@ -101,12 +104,8 @@ const CLOSE_GRACE_MS = 2000;
 
 const TEXT_DECODER_OPTIONS = 'utf8';
 
-function nowNs(): bigint {
-  return process.hrtime.bigint();
-}
-
-function elapsedMs(since: bigint): number {
-  return Number(nowNs() - since) / 1e6;
+function elapsedMs(since: number): number {
+  return performance.now() - since;
 }
 
 function rowsOf(tag: string): number {
@@ -145,6 +144,8 @@ export class PostgresSession {
   /** Prepared statements by name, as the server holds them (Parse and SQL PREPARE share the namespace). */
   private readonly statements = new PreparedStatements();
   private readonly judge: StatementJudge;
+  private readonly rowMasker = new DataRowMasker();
+  private readonly resultPlans = new ResultPlans((masker, fields) => this.planResult(masker, fields));
   /** What executing a portal does beyond its rows, by portal name; only portals that do something. */
   private readonly portalEffects = new Map<string, PortalEffects>();
   private discardUntilSync = false;
@@ -152,10 +153,11 @@ export class PostgresSession {
   private columnIndex: ColumnIndex = new Map();
   private copyOut: CopyOut | undefined;
   private phase: 'startup' | 'connecting' | 'ready' | 'closed' = 'startup';
-  private readonly started = nowNs();
+  private readonly started = performance.now();
   private closeReason = 'client closed';
   private startupTimer: NodeJS.Timeout | undefined;
   private labels = { resource: '', identity: '' };
+  private metrics: SessionMetrics;
   /** One side is paused until the other drains its write buffer (backpressure, bounded memory). */
   private readonly paused = { upstream: false, client: false };
   private ended = false;
@@ -166,6 +168,7 @@ export class PostgresSession {
     private readonly deps: SessionDependencies,
   ) {
     this.labels = { resource: deps.resource.name, identity: deps.resource.current()?.identity ?? 'unknown' };
+    this.metrics = new SessionMetrics(deps.metrics, this.labels);
     this.log = deps.logger.child({ session: this.id, resource: deps.resource.name });
     this.clientFrames = new FrameSplitter({
       source: 'client',
@@ -202,7 +205,7 @@ export class PostgresSession {
   // ── client → sidecar ───────────────────────────────────────────────────────────────────────
 
   private onClientData(chunk: Buffer): void {
-    const started = nowNs();
+    const started = this.metrics.requestLatency.start();
     try {
       this.clientFrames.push(chunk);
       if (this.phase === 'startup') {
@@ -210,12 +213,12 @@ export class PostgresSession {
         return;
       }
       if (this.phase !== 'ready') return; // connecting: the socket is paused, frames wait in the splitter
-      this.forwardClientFrames();
+      this.forwardClientFrames(chunk);
     } catch (error) {
       this.onProtocolError(error);
       return;
     }
-    this.deps.metrics.addedLatency.observe({ resource: this.labels.resource, direction: 'request' }, elapsedMs(started) / 1000);
+    this.metrics.requestLatency.end(started);
   }
 
   private readStartup(): void {
@@ -258,6 +261,7 @@ export class PostgresSession {
     if (refusal || !state) return this.fatal(INVALID_AUTHORIZATION, refusal ?? 'no policy', 'no access');
     this.state = state;
     this.labels = { resource: state.resource.metadata.name, identity: state.identity };
+    this.metrics = new SessionMetrics(this.deps.metrics, this.labels);
     let parameters: Map<string, string>;
     try {
       parameters = filterStartupParameters(startup.parameters).forward;
@@ -352,7 +356,7 @@ export class PostgresSession {
       const value = startup.parameters.get(name);
       if (value !== undefined) client[name] = value;
     }
-    this.recording.write({ type: 'connect', at: new Date().toISOString(), client });
+    this.recording.write({ type: 'connect', at: eventTimestamp(), client });
   }
 
   // ── backpressure ───────────────────────────────────────────────────────────────────────────
@@ -375,29 +379,31 @@ export class PostgresSession {
 
   // ── client messages ────────────────────────────────────────────────────────────────────────
 
-  private forwardClientFrames(): void {
-    const out: Buffer[] = [];
+  /** @param received the chunk just read, if the frames come from it (see FrameBatch) */
+  private forwardClientFrames(received?: Buffer): void {
+    const out = new FrameBatch(received);
     for (let frame = this.clientFrames.next(); frame; frame = this.clientFrames.next()) {
       this.handleClientFrame(frame, out);
       if (this.phase !== 'ready') break;
     }
-    if (out.length > 0) this.relay('upstream', out.length === 1 ? out[0]! : Buffer.concat(out));
+    const bytes = out.take();
+    if (bytes) this.relay('upstream', bytes);
   }
 
-  private handleClientFrame(frame: Frame, out: Buffer[]): void {
+  private handleClientFrame(frame: ReceivedFrame, out: FrameBatch): void {
     const type = String.fromCharCode(frame.type);
     // Fast path: messages that carry no statement pass as they are.
     switch (type) {
       case 'S':
         this.discardUntilSync = false;
         this.pending.push({ kind: 'sync' });
-        out.push(frame.raw);
+        out.addFrame(frame);
         return;
       case 'H':
       case 'd':
       case 'c':
       case 'f':
-        out.push(frame.raw);
+        out.addFrame(frame);
         return;
     }
     const message = decodeFrontendMessage(frame);
@@ -407,7 +413,7 @@ export class PostgresSession {
     this.handleMessage(message, frame, out);
   }
 
-  private handleMessage(message: FrontendMessage, frame: Frame, out: Buffer[]): void {
+  private handleMessage(message: FrontendMessage, frame: ReceivedFrame, out: FrameBatch): void {
     switch (message.kind) {
       case 'Query':
         return this.onQuery(message.sql, frame, out);
@@ -419,19 +425,19 @@ export class PostgresSession {
         return this.onExecute(message.portal, frame, out);
       case 'Describe':
         this.pending.push({ kind: 'describe' });
-        out.push(frame.raw);
+        out.addFrame(frame);
         return;
       case 'Close': {
         const change = message.target === 'statement' ? this.statements.remove(message.name) : undefined;
         this.pending.push({ kind: 'close', ...(change ? { change } : {}) });
-        out.push(frame.raw);
+        out.addFrame(frame);
         return;
       }
       case 'FunctionCall':
         return this.onFunctionCall(message.functionOid, frame, out);
       case 'Terminate':
         this.closeReason = 'client terminated';
-        out.push(frame.raw);
+        out.addFrame(frame);
         this.phase = 'closed';
         return;
       default:
@@ -447,9 +453,9 @@ export class PostgresSession {
     if (judgement.empty) return;
     const { decision, denial } = judgement;
     const effect = denial ? 'deny' : decision.effect;
-    this.deps.metrics.statements.inc({ ...this.labels, operation: decision.operation ?? 'unknown', decision: effect });
+    this.metrics.statement(decision.operation ?? 'unknown', effect);
     if (denial) {
-      this.deps.metrics.blocked.inc({ ...this.labels, rule: blockedLabel(denial) });
+      this.metrics.blocked(blockedLabel(denial));
       this.log.info({ rule: decision.rule?.id, reason: decision.reason, operation: decision.operation }, 'statement denied');
     }
     this.record(text, decision, denial, parameters);
@@ -459,7 +465,7 @@ export class PostgresSession {
     if (!this.recording) return;
     this.recording.write({
       type: 'statement',
-      at: new Date().toISOString(),
+      at: eventTimestamp(),
       // Values in statements are masked as they would be in results (a card number in a WHERE).
       text: maskForRecord(this.state?.masker, text),
       ...(parameters ? { parameters } : {}),
@@ -469,18 +475,18 @@ export class PostgresSession {
     });
   }
 
-  private onQuery(sql: string, frame: Frame, out: Buffer[]): void {
+  private onQuery(sql: string, frame: ReceivedFrame, out: FrameBatch): void {
     const judgement = this.judge.text(sql);
     this.account(judgement, sql);
-    const timing: StatementTiming = { started: nowNs() };
+    const timing: StatementTiming = { started: performance.now() };
     if (judgement.denial) {
       this.pending.push({ kind: 'query', timing, denial: judgement.denial });
-      out.push(injectedQuery(this.denialToken));
+      out.add(injectedQuery(this.denialToken));
       return;
     }
     const prepares = this.prepareAll(judgement.classification?.statements ?? []);
     this.pending.push({ kind: 'query', timing, ...(prepares ? { prepares } : {}), ...(judgement.guardCopyOut ? { guardCopyOut: true } : {}) });
-    out.push(frame.raw);
+    out.addFrame(frame);
   }
 
   /** SQL PREPAREs of a Query or Execute, provisional until their PREPARE tags come back. */
@@ -491,7 +497,7 @@ export class PostgresSession {
     return changes.length > 0 ? { changes, completed: 0 } : undefined;
   }
 
-  private onParse(message: ParseMessage, frame: Frame, out: Buffer[]): void {
+  private onParse(message: ParseMessage, frame: ReceivedFrame, out: FrameBatch): void {
     const judgement = this.judge.text(message.query);
     if (judgement.denial || !judgement.classification) {
       // Allowed statements are counted and recorded when executed (Bind); denied ones here.
@@ -501,10 +507,10 @@ export class PostgresSession {
     }
     const change = this.statements.define(message.statement, { text: message.query, classification: judgement.classification });
     this.pending.push({ kind: 'parse', change });
-    out.push(frame.raw);
+    out.addFrame(frame);
   }
 
-  private onBind(message: BindMessage, frame: Frame, out: Buffer[]): void {
+  private onBind(message: BindMessage, frame: ReceivedFrame, out: FrameBatch): void {
     const statement = this.statements.get(message.statement);
     // Decided again at Bind: a policy edit since the Parse applies to this execution.
     const judgement = statement ? this.judge.statement(statement) : this.judge.unknownStatement(message.statement);
@@ -516,7 +522,7 @@ export class PostgresSession {
     }
     this.setPortalEffects(message.portal, judgement);
     this.pending.push({ kind: 'bind' });
-    out.push(frame.raw);
+    out.addFrame(frame);
   }
 
   /**
@@ -539,7 +545,7 @@ export class PostgresSession {
     });
   }
 
-  private onExecute(portal: string, frame: Frame, out: Buffer[]): void {
+  private onExecute(portal: string, frame: ReceivedFrame, out: FrameBatch): void {
     // Rows of an Execute come without a RowDescription. While masking is on, a Describe of the
     // portal goes just before it, every time: the portal may be a cursor DECLAREd in SQL, or a name
     // reused since it was last described, and only the server knows what it returns now.
@@ -547,7 +553,7 @@ export class PostgresSession {
     if (state) this.state = state;
     const layout: ResultLayout | undefined = state?.masker.active ? {} : undefined;
     if (layout) {
-      out.push(encodeDescribe({ target: 'portal', name: portal }));
+      out.add(encodeDescribe({ target: 'portal', name: portal }));
       this.pending.push({ kind: 'describe', layout });
     }
     const effects = this.portalEffects.get(portal);
@@ -555,62 +561,63 @@ export class PostgresSession {
     this.pending.push({
       kind: 'execute',
       layout,
-      timing: { started: nowNs() },
+      timing: { started: performance.now() },
       ...(effects?.guardCopyOut ? { guardCopyOut: true } : {}),
       ...(prepares ? { prepares } : {}),
     });
-    out.push(frame.raw);
+    out.addFrame(frame);
   }
 
-  private onFunctionCall(functionOid: number, frame: Frame, out: Buffer[]): void {
+  private onFunctionCall(functionOid: number, frame: ReceivedFrame, out: FrameBatch): void {
     const judgement = this.judge.functionCall(functionOid);
     this.account(judgement, `<FunctionCall oid ${functionOid}>`);
     if (judgement.denial) {
       this.pending.push({ kind: 'query', denial: judgement.denial });
-      out.push(injectedQuery(this.denialToken));
+      out.add(injectedQuery(this.denialToken));
       return;
     }
     this.pending.push({ kind: 'query' });
-    out.push(frame.raw);
+    out.addFrame(frame);
   }
 
-  private denyExtended(denial: Denial, out: Buffer[]): void {
+  private denyExtended(denial: Denial, out: FrameBatch): void {
     this.pending.push({ kind: 'denied', denial });
-    out.push(injectedParse(this.denialToken));
+    out.add(injectedParse(this.denialToken));
     this.discardUntilSync = true;
   }
 
   // ── server → client ────────────────────────────────────────────────────────────────────────
 
   private onServerData(chunk: Buffer): void {
-    const started = nowNs();
-    const out: Buffer[] = [];
+    const started = this.metrics.responseLatency.start();
+    const out = new FrameBatch(chunk);
     try {
       this.serverFrames.push(chunk);
       for (let frame = this.serverFrames.next(); frame; frame = this.serverFrames.next()) {
         const replacement = this.handleServerFrame(frame);
-        if (replacement === undefined) out.push(frame.raw);
-        else if (replacement !== null) out.push(replacement);
+        if (replacement === undefined) out.addFrame(frame);
+        else if (replacement !== null) out.add(replacement);
       }
     } catch (error) {
       this.onUpstreamProtocolError(error, out);
       return;
     }
-    if (out.length > 0) this.relay('client', out.length === 1 ? out[0]! : Buffer.concat(out));
-    this.deps.metrics.addedLatency.observe({ resource: this.labels.resource, direction: 'response' }, elapsedMs(started) / 1000);
+    const bytes = out.take();
+    if (bytes) this.relay('client', bytes);
+    this.metrics.responseLatency.end(started);
   }
 
-  private onUpstreamProtocolError(error: unknown, out: Buffer[]): void {
+  private onUpstreamProtocolError(error: unknown, out: FrameBatch): void {
     this.log.warn({ code: isGatehouseError(error) ? error.code : undefined, err: (error as Error).message }, 'malformed upstream message');
     this.countUpstreamFailure('protocol');
-    out.push(sidecarError('FATAL', PROTOCOL_VIOLATION, 'the upstream server sent a message the sidecar cannot relay safely'));
+    out.add(sidecarError('FATAL', PROTOCOL_VIOLATION, 'the upstream server sent a message the sidecar cannot relay safely'));
     this.closeReason = 'upstream error';
-    this.closeClient(Buffer.concat(out));
+    this.closeClient(out.take()!);
     this.upstream?.socket.destroy();
   }
 
   /** undefined: pass the raw frame; null: drop it; a Buffer: send that instead. */
-  private handleServerFrame(frame: Frame): Buffer | null | undefined {
+  private handleServerFrame(frame: ReceivedFrame): Buffer | null | undefined {
     switch (frame.type) {
       case 0x44: // D DataRow
         return this.onDataRow(frame);
@@ -659,32 +666,32 @@ export class PostgresSession {
     if (head?.kind === 'parse' || head?.kind === 'close') head.change?.confirm();
   }
 
-  private onRowDescription(frame: Frame): Buffer | null | undefined {
-    const message = decodeBackendMessage(frame);
-    if (message.kind !== 'RowDescription') return undefined;
+  private onRowDescription(frame: ReceivedFrame): null | undefined {
     const head = this.pending.head;
     if (head?.kind === 'describe') {
       this.pending.shift();
-      if (!head.layout) return undefined;
-      head.layout.fields = message.fields;
+      if (!head.layout) return undefined; // the client's own Describe: the answer is its
+      head.layout.result = this.resultPlans.forDescription(this.state!.masker, frame.payload);
       return null;
     }
     // A result set starts (a simple Query).
-    this.active = this.planResult(message.fields, formatsFor(message.fields, []));
+    this.active = this.resultPlans.forDescription(this.state!.masker, frame.payload);
     return undefined;
   }
 
   private onNoData(): null | undefined {
     const head = this.pending.shift();
     if (head?.kind !== 'describe' || !head.layout) return undefined;
-    head.layout.fields = [];
+    head.layout.result = PASS_THROUGH_RESULT;
     return null;
   }
 
-  private planResult(fields: readonly RowField[], formats: readonly ('text' | 'binary')[]): ActiveResult {
-    const masker = this.state!.masker;
-    const columns: ResultColumn[] = fields.map((field) => this.resultColumn(field));
-    return { fields, formats, plan: masker.active ? masker.planResultSet(columns) : { inspect: false, columns: [] } };
+  private planResult(masker: Masker, fields: readonly RowField[]): ActiveResult {
+    const formats = formatsFor(fields, []);
+    const plan = masker.planResultSet(fields.map((field) => this.resultColumn(field)));
+    const cells = plan.columns.map((column, index) => masker.planCell(column, formats[index]!, fields[index]!.typeOid));
+    const inspected = cells.flatMap((cell, index) => (cell ? [index] : []));
+    return { fields, formats, plan, cells, inspected };
   }
 
   private resultColumn(field: RowField): ResultColumn {
@@ -696,12 +703,12 @@ export class PostgresSession {
     };
   }
 
-  private onDataRow(frame: Frame): Buffer | undefined {
+  private onDataRow(frame: ReceivedFrame): Buffer | undefined {
     this.active ??= this.resultOfExecute();
     if (!this.active?.plan.inspect) return undefined;
-    const masked = maskDataRow(this.state!.masker, this.active, frame);
+    const masked = this.rowMasker.mask(this.active, frame);
     if (!masked) return undefined;
-    this.deps.metrics.maskedValues.inc({ ...this.labels, strategy: 'any' }, masked.masked);
+    this.metrics.maskedValues(masked.masked);
     return masked.frame;
   }
 
@@ -710,8 +717,7 @@ export class PostgresSession {
     const head = this.pending.head;
     if (head?.kind === 'execute') {
       if (!head.layout) return undefined; // no masking was in force when it was sent
-      const fields = head.layout.fields;
-      if (fields) return this.planResult(fields, formatsFor(fields, []));
+      if (head.layout.result) return head.layout.result;
     } else if (!this.state?.masker.active) {
       return undefined;
     }
@@ -719,16 +725,18 @@ export class PostgresSession {
     throw new GatehouseError('GH_ERR_PG_PROTOCOL_VIOLATION', { detail: 'result rows arrived without a description to mask them by' });
   }
 
-  private onCommandComplete(frame: Frame): undefined {
+  private onCommandComplete(frame: ReceivedFrame): undefined {
     const head = this.pending.head;
-    const message = decodeBackendMessage(frame);
-    const tag = message.kind === 'CommandComplete' ? message.tag : '';
-    const timing = head?.kind === 'execute' || head?.kind === 'query' ? head.timing : undefined;
-    if (timing) {
-      this.recording?.write({ type: 'complete', at: new Date().toISOString(), command: tag, rows: rowsOf(tag), durationMs: elapsedMs(timing.started) });
-    }
-    if ((head?.kind === 'query' || head?.kind === 'execute') && head.prepares && tag === 'PREPARE') {
-      head.prepares.changes[head.prepares.completed++]?.confirm();
+    const statement = head?.kind === 'execute' || head?.kind === 'query' ? head : undefined;
+    const timing = this.recording ? statement?.timing : undefined;
+    // The tag is read only for the recording and to confirm a PREPARE; otherwise the frame just passes.
+    if (timing || statement?.prepares) {
+      const message = decodeBackendMessage(frame);
+      const tag = message.kind === 'CommandComplete' ? message.tag : '';
+      if (timing) {
+        this.recording?.write({ type: 'complete', at: eventTimestamp(), command: tag, rows: rowsOf(tag), durationMs: elapsedMs(timing.started) });
+      }
+      if (statement?.prepares && tag === 'PREPARE') statement.prepares.changes[statement.prepares.completed++]?.confirm();
     }
     if (head?.kind === 'execute') this.pending.shift();
     this.active = undefined;
@@ -736,13 +744,13 @@ export class PostgresSession {
     return undefined;
   }
 
-  private onErrorResponse(frame: Frame): Buffer | undefined {
+  private onErrorResponse(frame: ReceivedFrame): Buffer | undefined {
     const head = this.pending.head;
     const denial = head?.kind === 'denied' || head?.kind === 'query' ? head.denial : undefined;
     let replacement: Buffer | undefined;
     if (denial && frame.payload.includes(this.denialToken)) {
       replacement = denialErrorResponse(denial);
-      this.recording?.write({ type: 'error', at: new Date().toISOString(), code: '42501', message: denial.note ?? denial.decision.message });
+      this.recording?.write({ type: 'error', at: eventTimestamp(), code: '42501', message: denial.note ?? denial.decision.message });
     } else {
       replacement = this.state?.masker.active ? maskNoticeFrame(this.state.masker, frame, encodeErrorResponse) : undefined;
       this.recordServerError(frame);
@@ -764,15 +772,15 @@ export class PostgresSession {
     this.copyOut = undefined;
   }
 
-  private recordServerError(frame: Frame): void {
+  private recordServerError(frame: ReceivedFrame): void {
     if (!this.recording) return;
     const message = decodeBackendMessage(frame);
     if (message.kind !== 'ErrorResponse') return;
     const notice = noticeFromFields(message.fields);
-    this.recording.write({ type: 'error', at: new Date().toISOString(), code: notice.code, message: maskForRecord(this.state?.masker, notice.message) });
+    this.recording.write({ type: 'error', at: eventTimestamp(), code: notice.code, message: maskForRecord(this.state?.masker, notice.message) });
   }
 
-  private onCopyOutResponse(frame: Frame): undefined {
+  private onCopyOutResponse(frame: ReceivedFrame): undefined {
     const message = decodeBackendMessage(frame);
     if (message.kind !== 'CopyOutResponse' && message.kind !== 'CopyBothResponse') return undefined;
     const head = this.pending.head;
@@ -784,7 +792,7 @@ export class PostgresSession {
     return undefined;
   }
 
-  private maskCopyData(frame: Frame): Buffer | null | undefined {
+  private maskCopyData(frame: ReceivedFrame): Buffer | null | undefined {
     const copy = this.copyOut!;
     if (copy.withhold) {
       // The data is dropped and the COPY ends, for the client, in an error in place of the first row.
@@ -795,7 +803,7 @@ export class PostgresSession {
     if (!copy.plan) return undefined;
     const masked = maskCopyDataFrame(this.state!.masker, copy.plan, frame);
     if (!masked) return undefined;
-    this.deps.metrics.maskedValues.inc({ ...this.labels, strategy: 'any' }, masked.masked);
+    this.metrics.maskedValues(masked.masked);
     return masked.frame;
   }
 
@@ -851,14 +859,14 @@ export class PostgresSession {
     this.upstream?.socket.destroy();
     if (wasReady) this.deps.metrics.activeSessions.dec(this.labels);
     this.deps.metrics.sessions.inc({ ...this.labels, outcome: outcomeOf(reason) });
-    this.recording?.write({ type: 'disconnect', at: new Date().toISOString(), reason, durationMs: elapsedMs(this.started) });
+    this.recording?.write({ type: 'disconnect', at: eventTimestamp(), reason, durationMs: elapsedMs(this.started) });
     void this.recording?.end();
     this.log.info({ reason, durationMs: Math.round(elapsedMs(this.started)) }, 'session ended');
   }
 }
 
 /** An ErrorResponse of severity FATAL or PANIC: the server ends the session after it. */
-function isFatal(frame: Frame): boolean {
+function isFatal(frame: ReceivedFrame): boolean {
   const message = decodeBackendMessage(frame);
   const severity = message.kind === 'ErrorResponse' ? message.fields.get('V') ?? message.fields.get('S') : undefined;
   return severity === 'FATAL' || severity === 'PANIC';

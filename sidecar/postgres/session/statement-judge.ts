@@ -53,6 +53,12 @@ function actionsOf(classification: SqlClassification): SqlAccess[] {
 }
 
 export class StatementJudge {
+  /**
+   * Judgements of SQL text by decision: the policy hands out one decision object per statement shape
+   * (see CompiledPolicySet.decideSql), and the judgement adds only what follows from it and the state.
+   */
+  private readonly judgements = new WeakMap<Decision, Judgement>();
+
   constructor(
     private readonly resource: PostgresResourceHandle,
     private readonly classifier: SqlClassifier,
@@ -66,7 +72,11 @@ export class StatementJudge {
     if (!state) return this.noAccess();
     const decision = state.policy.decideSql(text, this.classifier, { preparedStatement: this.prepared });
     if (decision.reason === 'unparsable' && this.isEmpty(text)) return { ...EMPTY_STATEMENT, state };
-    return this.judged(state, decision, decision.classification);
+    const cached = this.judgements.get(decision);
+    if (cached?.state === state) return cached;
+    const judgement = this.judged(state, decision, decision.classification);
+    this.judgements.set(decision, judgement);
+    return judgement;
   }
 
   /** Asked only of what was refused as unparsable, so the hot path classifies once. */

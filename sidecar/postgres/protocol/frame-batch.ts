@@ -1,0 +1,62 @@
+// Collects what one socket read produces for the other side, to be written at once. Frames that
+// pass through untouched lie in the received chunk; consecutive ones are merged back into a single
+// view, so a read whose frames all pass through is written as the chunk itself, without a copy.
+import type { ReceivedFrame } from './frame-splitter.js';
+
+export class FrameBatch {
+  private readonly parts: Buffer[] = [];
+  /** The memory of the run of adjacent bytes being merged, and the run's extent in it. */
+  private run: ArrayBufferLike | undefined;
+  private runStart = 0;
+  private runEnd = 0;
+
+  /** @param received the chunk the frames are cut from, handed back as it is when nothing changed */
+  constructor(private readonly received?: Buffer) {}
+
+  /** A frame to forward as received. */
+  addFrame(frame: ReceivedFrame): void {
+    this.addRange(frame.source.buffer, frame.source.byteOffset + frame.start, frame.end - frame.start);
+  }
+
+  /** Bytes the sidecar made (a replacement, an injected message) or received. */
+  add(bytes: Buffer): void {
+    this.addRange(bytes.buffer, bytes.byteOffset, bytes.length);
+  }
+
+  /** Everything added, in order, as one buffer (copied only when it is not one run); empties the batch. */
+  take(): Buffer | undefined {
+    if (this.parts.length === 0 && this.isReceivedChunk()) {
+      this.run = undefined;
+      return this.received;
+    }
+    this.closeRun();
+    const { parts } = this;
+    if (parts.length === 0) return undefined;
+    const all = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+    parts.length = 0;
+    return all;
+  }
+
+  private addRange(memory: ArrayBufferLike, offset: number, length: number): void {
+    if (memory === this.run && offset === this.runEnd) {
+      this.runEnd += length;
+      return;
+    }
+    this.closeRun();
+    this.run = memory;
+    this.runStart = offset;
+    this.runEnd = offset + length;
+  }
+
+  private isReceivedChunk(): boolean {
+    const { received } = this;
+    return received !== undefined && this.run === received.buffer
+      && this.runStart === received.byteOffset && this.runEnd === received.byteOffset + received.length;
+  }
+
+  private closeRun(): void {
+    if (this.run === undefined) return;
+    this.parts.push(Buffer.from(this.run, this.runStart, this.runEnd - this.runStart));
+    this.run = undefined;
+  }
+}

@@ -1,0 +1,60 @@
+// How a session's result sets are masked, by their RowDescription. Apps run the same few queries
+// over and over, and a RowDescription's bytes decide the plan (given the session's column index and
+// the masker in force), so a description seen recently is matched by its bytes instead of being
+// decoded and planned again for every statement.
+import type { Masker } from '../../masking/masker.js';
+import { decodeBackendMessage, type RowField } from '../protocol/backend-messages.js';
+import { BackendType } from '../protocol/message-types.js';
+import type { ActiveResult } from './pending-requests.js';
+
+/** Rows of a result set no rule can touch (no masking in force, or no rows at all). */
+export const PASS_THROUGH_RESULT: ActiveResult = { fields: [], formats: [], plan: { inspect: false, columns: [] }, cells: [], inspected: [] };
+
+/** Distinct descriptions remembered; compared byte by byte, newest first. */
+const RECENT_DESCRIPTIONS = 8;
+
+interface RememberedPlan {
+  /** A copy: holding a view would keep the whole socket read it came from alive. */
+  readonly description: Buffer;
+  readonly result: ActiveResult;
+}
+
+export class ResultPlans {
+  private masker: Masker | undefined;
+  private readonly recent: RememberedPlan[] = [];
+
+  /** @param plan plans the rows of a description's fields with the masker in force */
+  constructor(private readonly plan: (masker: Masker, fields: readonly RowField[]) => ActiveResult) {}
+
+  /** The plan for the rows a RowDescription (its payload) announces. */
+  forDescription(masker: Masker, description: Buffer): ActiveResult {
+    if (!masker.active) return PASS_THROUGH_RESULT;
+    if (masker !== this.masker) {
+      // A new policy snapshot: plans made with the old one no longer hold.
+      this.masker = masker;
+      this.recent.length = 0;
+    }
+    const index = this.recent.findIndex((entry) => entry.description.equals(description));
+    if (index >= 0) return this.promote(index).result;
+    const result = this.plan(masker, fieldsOf(description));
+    this.recent.unshift({ description: Buffer.from(description), result });
+    if (this.recent.length > RECENT_DESCRIPTIONS) this.recent.pop();
+    return result;
+  }
+
+  /** Moves a hit to the front, where the next lookup starts. */
+  private promote(index: number): RememberedPlan {
+    const entry = this.recent[index]!;
+    if (index > 0) {
+      this.recent.splice(index, 1);
+      this.recent.unshift(entry);
+    }
+    return entry;
+  }
+}
+
+function fieldsOf(description: Buffer): readonly RowField[] {
+  const message = decodeBackendMessage({ type: BackendType.RowDescription, payload: description });
+  return message.kind === 'RowDescription' ? message.fields : [];
+}
+
