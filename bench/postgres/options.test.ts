@@ -15,6 +15,12 @@ describe('parseOptions', () => {
     expect(parseOptions(['--seconds', '7'], { BENCH_PG_SECONDS: '5', BENCH_PG_SCALE: '2' })).toMatchObject({ seconds: 7, scale: 2 });
   });
 
+  test('the sidecar runs with the recommended node flags unless told otherwise', () => {
+    expect(parseOptions([], {}).sidecarNodeOptions).toEqual(['--max-semi-space-size=2', '--liftoff-only']);
+    expect(parseOptions(['--sidecar-node-options', ''], {}).sidecarNodeOptions).toEqual([]);
+    expect(parseOptions([], { BENCH_PG_SIDECAR_NODE_OPTIONS: ' --max-semi-space-size=4 ' }).sidecarNodeOptions).toEqual(['--max-semi-space-size=4']);
+  });
+
   test('lists take comma-separated subsets', () => {
     expect(parseOptions(['--clients', '1,4,16', '--mode', 'prepared,simple', '--targets', 'direct,haproxy'], {}))
       .toMatchObject({ clients: [1, 4, 16], modes: ['prepared', 'simple'], targets: ['direct', 'haproxy'] });

@@ -77,7 +77,7 @@ export interface SkippedTarget {
   readonly code?: string;
 }
 
-const TARGET_ORDER = ['direct', 'pgbouncer', 'haproxy', 'sidecar'];
+const TARGET_ORDER = ['direct', 'pgbouncer', 'haproxy', 'node-pipe', 'sidecar'];
 
 function targetRank(target: string): number {
   const rank = TARGET_ORDER.indexOf(target);
@@ -151,6 +151,8 @@ export interface ReportOptions {
   readonly seconds: number;
   readonly rounds: number;
   readonly skipped: readonly SkippedTarget[];
+  /** The sidecar process's node flags, named under the tables. */
+  readonly sidecarNodeOptions?: readonly string[];
 }
 
 function roundsText(rounds: number): string {
@@ -171,6 +173,10 @@ export function formatReport(rows: readonly ReportRow[], options: ReportOptions)
           tableOf(tableRows),
       );
     }
+  }
+  if (options.sidecarNodeOptions) {
+    const flags = options.sidecarNodeOptions.length > 0 ? options.sidecarNodeOptions.join(' ') : "Node's defaults";
+    sections.push(`sidecar process: node ${flags}`);
   }
   for (const skip of options.skipped) sections.push(`skipped ${skip.target}: ${skip.reason}`);
   return `${sections.join('\n\n')}\n`;

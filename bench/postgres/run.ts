@@ -17,6 +17,7 @@ import { compareToBaselines, foldSamples, formatReport, type Sample, type Skippe
 import { SCENARIOS, type Scenario } from './scenarios.js';
 import { directTarget } from './targets/direct.js';
 import { haproxyTarget } from './targets/haproxy.js';
+import { nodePipeTarget } from './targets/node-pipe.js';
 import { pgbouncerTarget } from './targets/pgbouncer.js';
 import { sidecarTarget } from './targets/sidecar.js';
 import type { BenchTarget, RunningTarget, TargetContext } from './targets/target.js';
@@ -25,11 +26,12 @@ import { createWideTableSql } from './wide-table.js';
 /** Enough shared_buffers to hold scale-10 pgbench_accounts, so runs measure proxies, not disk. */
 const POSTGRES_SETTINGS = ['shared_buffers = 256MB'];
 
-const TARGET_FACTORIES: Readonly<Record<string, (context: TargetContext) => BenchTarget>> = {
+const TARGET_FACTORIES: Readonly<Record<string, (context: TargetContext, options: BenchOptions) => BenchTarget>> = {
   direct: directTarget,
   pgbouncer: pgbouncerTarget,
   haproxy: haproxyTarget,
-  sidecar: sidecarTarget,
+  sidecar: (context, options) => sidecarTarget(context, options.sidecarNodeOptions),
+  'node-pipe': nodePipeTarget,
 };
 
 function messageOf(error: unknown): string {
@@ -136,7 +138,7 @@ async function benchmarkTarget(bench: BenchRun, name: string, upstream: Endpoint
     processes: bench.processes,
     binary: (binary) => bench.binaries.get(binary) ?? binary,
   };
-  const target = TARGET_FACTORIES[name](context);
+  const target = TARGET_FACTORIES[name](context, bench.options);
   let running: RunningTarget;
   try {
     running = await target.start(upstream);
@@ -207,6 +209,7 @@ async function runBenchmark(bench: BenchRun, cleanups: Array<() => Promise<void>
     seconds: bench.options.seconds,
     rounds: bench.options.rounds,
     skipped: bench.skipped,
+    ...(bench.options.targets.includes('sidecar') ? { sidecarNodeOptions: bench.options.sidecarNodeOptions } : {}),
   });
   process.stdout.write(`\n${text}`);
   await writeJson(bench, await serverVersion(upstream), text);

@@ -15,12 +15,12 @@ export const SCENARIOS: readonly Scenario[] = [
     name: 'select-only',
     description: 'pgbench -S: one primary-key SELECT on pgbench_accounts per transaction',
     workload: ['-S'],
-    targets: ['direct', 'pgbouncer', 'haproxy', 'sidecar'],
+    targets: ['direct', 'pgbouncer', 'haproxy', 'node-pipe', 'sidecar'],
   },
   {
     name: 'wide-masked',
     description: `SELECT * FROM ${WIDE_TABLE.name} LIMIT 1000 (21 columns; the sidecar masks ${WIDE_TABLE.maskedColumns.join(', ')})`,
     workload: ['-f', WIDE_TABLE.scriptFile],
-    targets: ['direct', 'pgbouncer', 'sidecar'],
+    targets: ['direct', 'pgbouncer', 'node-pipe', 'sidecar'],
   },
 ];

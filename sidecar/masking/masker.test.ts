@@ -1,4 +1,5 @@
 import { createHmac } from 'node:crypto';
+import fc from 'fast-check';
 import { isGatehouseError } from '../../api/errors.js';
 import type { MaskingRuleT } from '../../api/kinds/kinds.js';
 import { SAMPLE_JWT } from './detector-fixtures.js';
@@ -298,5 +299,50 @@ describe('maskCell', () => {
     const fromCell = hashing.maskCell(plan, text('Zoë Ångström'), 'text', PG_TYPE.text).cell!.toString();
     expect(fromCell).toBe(hashing.maskValue(plan, 'Zoë Ångström').value);
     expect(fromCell).toBe(expectedHash('Zoë Ångström'));
+  });
+});
+
+describe('planCell', () => {
+  const hashKey = Buffer.from('plan-cell-test-hash-key-0123456789');
+  const types = [...Object.values(PG_TYPE), 0, 99999, 1016, 3807];
+  const rules: MaskingRuleT[][] = [
+    [{ columns: ['secret'], strategy: 'redact' }],
+    [{ columns: ['secret'], strategy: 'hash' }],
+    [{ columns: ['secret'], strategy: 'partial' }, { detectors: ['credit-card'], strategy: 'redact' }],
+    [{ detectors: ['credit-card', 'email'], strategy: 'partial' }],
+  ];
+  const cells = fc.option(
+    fc.oneof(
+      fc.uint8Array({ maxLength: 40 }).map((bytes) => Buffer.from(bytes)),
+      fc.constantFrom('4111111111111111', 'a@example.com', '{"a": "4111 1111 1111 1111"}', '{a,b}', '').map((text) => Buffer.from(text)),
+      fc.uint8Array({ maxLength: 30 }).map((bytes) => Buffer.concat([Buffer.of(1), Buffer.from(bytes)])),
+    ),
+    { nil: null },
+  );
+
+  test('masks every cell as maskCell does, and a fixed outcome is what maskCell gives any value', () => {
+    fc.assert(
+      fc.property(fc.constantFrom(...rules), fc.constantFrom(...types), fc.constantFrom('text' as const, 'binary' as const), cells, (ruleSet, typeOid, format, cell) => {
+        const engine = createMasker(ruleSet, { hashKey });
+        const plan = engine.planColumn({ name: 'secret', typeOid });
+        const planned = engine.planCell(plan, format, typeOid);
+        const expected = engine.maskCell(plan, cell, format, typeOid);
+        if (planned === undefined) {
+          expect(plan.inspect).toBe(false);
+          return;
+        }
+        expect(planned.mask(cell)).toEqual(expected);
+        if (planned.fixed !== undefined && cell !== null) expect(planned.fixed).toEqual(expected);
+      }),
+    );
+  });
+
+  test('a column redacted whole needs no look at its values', () => {
+    const engine = masker([{ columns: ['secret'] }]);
+    const plan = engine.planColumn({ name: 'secret' });
+    expect(engine.planCell(plan, 'text', PG_TYPE.text)?.fixed?.cell?.toString()).toBe('[REDACTED]');
+    expect(engine.planCell(plan, 'text', PG_TYPE.int8)?.fixed).toEqual({ cell: null, masked: 1 });
+    expect(engine.planCell(plan, 'binary', PG_TYPE.jsonb)?.fixed).toBeUndefined();
+    expect(engine.planCell(engine.planColumn({ name: 'other' }), 'text', PG_TYPE.text)).toBeUndefined();
   });
 });

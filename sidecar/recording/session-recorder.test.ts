@@ -24,3 +24,24 @@ describe('FileSessionRecorder', () => {
     expect(lines[2]).toMatchObject({ decision: 'deny', rule: 'p/no-ddl' });
   });
 });
+
+describe('FileSessionRecorder batching', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'gh-rec-'));
+  });
+  afterEach(() => rm(dir, { recursive: true, force: true }));
+
+  test('keeps every line whole and in order across many batches, multi-byte text and lines longer than a batch included', async () => {
+    const recorder = new FileSessionRecorder(dir);
+    const recording = recorder.open({ session: 's2', identity: 'ci', resource: 'db', protocol: 'postgres' });
+    const at = new Date(0).toISOString();
+    const texts = Array.from({ length: 5000 }, (_, index) =>
+      index % 1000 === 7 ? `SELECT '${'ü€😀'.repeat(30_000)}'` : `SELECT ${index} -- Zoë ${'x'.repeat(index % 97)}`,
+    );
+    for (const text of texts) recording.write({ type: 'statement', at, text, operation: 'read', decision: 'allow' });
+    await recording.end();
+    const lines = (await readFile(join(dir, 's2.jsonl'), 'utf8')).trim().split('\n').map((line) => JSON.parse(line));
+    expect(lines.slice(1).map((line) => line.text)).toEqual(texts);
+  });
+});

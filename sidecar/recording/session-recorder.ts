@@ -103,11 +103,20 @@ export class FileSessionRecorder implements SessionRecorder {
 // lines are written at most every FLUSH_INTERVAL_MS, or as soon as FLUSH_BYTES are waiting.
 const FLUSH_INTERVAL_MS = 200;
 const FLUSH_BYTES = 64 * 1024;
+/** UTF-8 takes at most 3 bytes per UTF-16 code unit (a surrogate pair: 4 for 2). */
+const MAX_UTF8_BYTES_PER_UNIT = 3;
 
-/** One session's file: lines queue in memory and are appended in batches. */
+/**
+ * One session's file: lines are appended in batches. Each line is encoded into the batch buffer as
+ * it comes, so the strings die young instead of waiting, promoted to the old generation, for a
+ * flush; and two buffers take turns (one filling while the other is being written), so a busy
+ * session reuses the same memory instead of allocating a batch every flush.
+ */
 class RecordingFile {
-  private pending: string[] = [];
-  private pendingBytes = 0;
+  private batch: Buffer | undefined;
+  private batchBytes = 0;
+  /** The other buffer, free once its write has finished. */
+  private spare: Buffer | undefined;
   private scheduled = false;
   private timer: NodeJS.Timeout | undefined;
   private writing: Promise<void> = Promise.resolve();
@@ -122,9 +131,10 @@ class RecordingFile {
 
   append(line: string): void {
     if (this.closed) return;
-    this.pending.push(line);
-    this.pendingBytes += line.length;
-    if (this.pendingBytes >= FLUSH_BYTES) {
+    const batch = this.room(line.length * MAX_UTF8_BYTES_PER_UNIT + 1);
+    this.batchBytes += batch.write(line, this.batchBytes);
+    batch[this.batchBytes++] = 0x0a;
+    if (this.batchBytes >= FLUSH_BYTES) {
       void this.flush();
     } else if (!this.scheduled) {
       this.scheduled = true;
@@ -133,17 +143,30 @@ class RecordingFile {
     }
   }
 
+  /** A batch buffer with at least `bytes` free, flushing the current one first if it is too full. */
+  private room(bytes: number): Buffer {
+    if (this.batch !== undefined && this.batchBytes + bytes <= this.batch.length) return this.batch;
+    if (this.batchBytes > 0) void this.flush();
+    const reusable = this.spare !== undefined && this.spare.length >= bytes ? this.spare : undefined;
+    this.spare = undefined;
+    this.batch = reusable ?? Buffer.allocUnsafeSlow(Math.max(FLUSH_BYTES, bytes));
+    return this.batch;
+  }
+
   private flush(): Promise<void> {
     this.scheduled = false;
     clearTimeout(this.timer);
-    if (this.pending.length === 0) return this.writing;
-    const text = `${this.pending.join('\n')}\n`;
-    this.pending = [];
-    this.pendingBytes = 0;
+    const batch = this.batch;
+    if (batch === undefined || this.batchBytes === 0) return this.writing;
+    const lines = batch.subarray(0, this.batchBytes);
+    this.batch = undefined;
+    this.batchBytes = 0;
     this.writing = this.writing.then(async () => {
       const handle = await this.handle;
-      await handle.appendFile(text);
-    }).catch((error: unknown) => this.onError(error));
+      await handle.appendFile(lines);
+    }).catch((error: unknown) => this.onError(error)).finally(() => {
+      if (this.batch !== batch) this.spare = batch;
+    });
     return this.writing;
   }
 
@@ -151,6 +174,7 @@ class RecordingFile {
     if (this.closed) return this.writing;
     await this.flush();
     this.closed = true;
+    this.spare = undefined;
     await this.handle.then((handle) => handle.close()).catch((error: unknown) => this.onError(error));
   }
 }

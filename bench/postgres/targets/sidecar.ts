@@ -50,7 +50,8 @@ spec:
 `;
 }
 
-export function sidecarTarget(context: TargetContext): BenchTarget {
+/** @param nodeOptions flags for the node process, as the sidecar's container would pass them */
+export function sidecarTarget(context: TargetContext, nodeOptions: readonly string[] = []): BenchTarget {
   return {
     name: 'sidecar',
     async start(upstream) {
@@ -62,7 +63,7 @@ export function sidecarTarget(context: TargetContext): BenchTarget {
       const port = await freePort();
       await writeFile(join(dir, 'config', 'bench.yaml'), sidecarManifests(upstream, port));
       const proc = context.processes.spawn('sidecar', process.execPath, [
-        CLI, 'dev', '--config', join(dir, 'config'), '--identity', 'bench',
+        ...nodeOptions, CLI, 'dev', '--config', join(dir, 'config'), '--identity', 'bench',
         '--admin-port', '0', '--recordings', join(dir, 'recordings'), '--log-level', 'warn',
       ]);
       try {

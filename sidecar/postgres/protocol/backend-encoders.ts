@@ -4,6 +4,7 @@
 import { GatehouseError } from '../../../api/errors.js';
 import type { AuthenticationMessage, BackendMessage, CopyResponse, DataRowCells, RowField, TransactionStatus } from './backend-messages.js';
 import type { DataRowEdits } from './data-row-edits.js';
+import type { FrameAllocator } from './frame-batch.js';
 import { FrameWriter } from './frame-writer.js';
 import { AuthenticationCode, BackendType } from './message-types.js';
 import { fieldsFromNotice, type PgNotice } from './notice-fields.js';
@@ -119,10 +120,10 @@ export function encodeDataRow(columns: readonly (Uint8Array | null)[]): Buffer {
 }
 
 /**
- * The DataRow `payload` holds (read into `cells`) with `edits` applied. One allocation; the cells
- * kept are copied in runs.
+ * The DataRow `payload` holds (read into `cells`) with `edits` applied, written into memory from
+ * `into` (or a buffer of its own); the cells kept are copied in runs.
  */
-export function encodeEditedDataRow(payload: Buffer, cells: DataRowCells, edits: DataRowEdits): Buffer {
+export function encodeEditedDataRow(payload: Buffer, cells: DataRowCells, edits: DataRowEdits, into?: FrameAllocator): Buffer {
   let size = 5 + payload.length;
   for (let i = 0; i < edits.count; i++) {
     size += (edits.values[i]?.length ?? 0) - Math.max(cells.lengths[edits.columns[i]!]!, 0);
@@ -130,7 +131,7 @@ export function encodeEditedDataRow(payload: Buffer, cells: DataRowCells, edits:
   if (size - 1 > MAX_MESSAGE_LENGTH) {
     throw new GatehouseError('GH_ERR_PG_ENCODE_INVALID', { message: 'DataRow', detail: `message of ${size - 1} bytes exceeds the protocol maximum` });
   }
-  const frame = Buffer.allocUnsafe(size);
+  const frame = into ? into.allocate(size) : Buffer.allocUnsafe(size);
   frame[0] = BackendType.DataRow;
   frame.writeInt32BE(size - 1, 1);
   let written = 5;
@@ -152,15 +153,23 @@ export function encodeEditedDataRow(payload: Buffer, cells: DataRowCells, edits:
   return frame;
 }
 
+/** Below this many bytes a byte loop beats making the view that a bulk copy needs. */
+const SMALL_COPY_BYTES = 64;
+
 /**
- * Copies source[from, to) to target at `at`; returns where the copy ends in `target`. A plain view
- * and TypedArray#set: Buffer#copy validates its arguments again on every call, and a row takes a
- * few of these.
+ * Copies source[from, to) to target at `at`; returns where the copy ends in `target`. Not
+ * Buffer#copy: it validates its arguments and makes a view on every call, and a row takes a few
+ * copies, most of them a handful of bytes (the cells between two masked ones).
  */
 function copyRange(source: Buffer, from: number, to: number, target: Buffer, at: number): number {
-  if (to <= from) return at;
-  target.set(new Uint8Array(source.buffer, source.byteOffset + from, to - from), at);
-  return at + to - from;
+  const length = to - from;
+  if (length <= 0) return at;
+  if (length < SMALL_COPY_BYTES) {
+    for (let i = 0; i < length; i++) target[at + i] = source[from + i]!;
+  } else {
+    target.set(new Uint8Array(source.buffer, source.byteOffset + from, length), at);
+  }
+  return at + length;
 }
 
 export function encodeCommandComplete(tag: string): Buffer {

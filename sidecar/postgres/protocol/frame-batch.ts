@@ -3,12 +3,23 @@
 // view, so a read whose frames all pass through is written as the chunk itself, without a copy.
 import type { ReceivedFrame } from './frame-splitter.js';
 
-export class FrameBatch {
+/** Memory for frames an encoder writes in place; see FrameBatch.allocate. */
+export interface FrameAllocator {
+  allocate(size: number): Buffer;
+}
+
+/** Slab size without a received chunk to go by (a socket read is at most 64 KiB). */
+const SLAB_BYTES = 64 * 1024;
+
+export class FrameBatch implements FrameAllocator {
   private readonly parts: Buffer[] = [];
   /** The memory of the run of adjacent bytes being merged, and the run's extent in it. */
   private run: ArrayBufferLike | undefined;
   private runStart = 0;
   private runEnd = 0;
+  /** Where allocate() carves frames from: consecutive ones are adjacent, so they merge into one run. */
+  private slab: Buffer | undefined;
+  private slabUsed = 0;
 
   /** @param received the chunk the frames are cut from, handed back as it is when nothing changed */
   constructor(private readonly received?: Buffer) {}
@@ -21,6 +32,22 @@ export class FrameBatch {
   /** Bytes the sidecar made (a replacement, an injected message) or received. */
   add(bytes: Buffer): void {
     this.addRange(bytes.buffer, bytes.byteOffset, bytes.length);
+  }
+
+  /**
+   * `size` bytes for a frame the caller writes and then adds. Frames allocated and added one after
+   * another (re-encoded rows) lie next to each other and go out as one run: no buffer of their
+   * own, no joining copy.
+   */
+  allocate(size: number): Buffer {
+    if (this.slab === undefined || this.slabUsed + size > this.slab.length) {
+      // What masking makes of a read is about as long as the read: a small result gets a small slab.
+      this.slab = Buffer.allocUnsafe(Math.max(size, this.received?.length ?? SLAB_BYTES));
+      this.slabUsed = 0;
+    }
+    const bytes = this.slab.subarray(this.slabUsed, this.slabUsed + size);
+    this.slabUsed += size;
+    return bytes;
   }
 
   /** Everything added, in order, as one buffer (copied only when it is not one run); empties the batch. */

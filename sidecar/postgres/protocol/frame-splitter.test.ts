@@ -153,6 +153,28 @@ describe('FrameSplitter', () => {
     expect(frames[0].raw.equals(frame)).toBe(true);
   });
 
+  test('copies only the frame that straddles two reads, not the frames after it', () => {
+    const rows = Array.from({ length: 50 }, (_, index) => encodeDataRow([Buffer.from(`row ${index}`)]));
+    const bytes = Buffer.concat(rows);
+    const cut = rows[0]!.length + 3;
+    const splitter = new FrameSplitter({ source: 'server' });
+    // Reads get memory of their own (Buffer.alloc is never pooled).
+    const read = (part: Buffer) => {
+      const copy = Buffer.alloc(part.length);
+      part.copy(copy);
+      return copy;
+    };
+    const first = read(bytes.subarray(0, cut));
+    const second = read(bytes.subarray(cut));
+    splitter.push(first);
+    splitter.push(second);
+    const frames = splitAll(splitter);
+    expect(frames.map((frame) => frame.raw)).toEqual(rows);
+    // The second row straddles the reads and is copied; the rest are views of the second read.
+    expect(frames[1]!.raw.buffer).not.toBe(second.buffer);
+    expect(frames.slice(2).every((frame) => frame.raw.buffer === second.buffer)).toBe(true);
+  });
+
   test('handles 1-byte reads of many frames', () => {
     const bytes = Buffer.concat(new Array(2000).fill(stream));
     const frames = feedInChunks(bytes, 1);

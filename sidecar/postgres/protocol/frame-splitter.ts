@@ -143,19 +143,28 @@ export class FrameSplitter {
   }
 
   /**
-   * Makes `needed` bytes contiguous in `current` from `offset`, if that many are buffered.
-   * Joins chunks only when a frame straddles them, so a frame that arrives in many reads costs one
-   * copy when it completes rather than one per read.
+   * Makes `needed` bytes contiguous in `current` from `offset`, if that many are buffered. Only a
+   * frame that straddles reads is copied, and only its own bytes: what follows it in the last read
+   * it takes bytes from stays queued as a view. So a frame that arrives in many reads costs one copy
+   * when it completes, and the frames after it are not copied at all.
    */
   private gather(needed: number): boolean {
     if (this.current.length - this.offset >= needed) return true;
     if (this.bufferedBytes < needed) return false;
     while (this.current.length === this.offset && this.queued.length > 0) this.promoteQueued();
     if (this.current.length - this.offset >= needed) return true;
-    this.current = Buffer.concat([this.current.subarray(this.offset), ...this.queued], this.bufferedBytes);
+    const joined = Buffer.allocUnsafe(needed);
+    let filled = this.current.copy(joined, 0, this.offset);
+    while (filled < needed) {
+      const chunk = this.queued[0] as Buffer;
+      const taken = Math.min(chunk.length, needed - filled);
+      filled += chunk.copy(joined, filled, 0, taken);
+      if (taken === chunk.length) this.queued.shift();
+      else this.queued[0] = chunk.subarray(taken);
+      this.queuedBytes -= taken;
+    }
+    this.current = joined;
     this.offset = 0;
-    this.queued.length = 0;
-    this.queuedBytes = 0;
     return true;
   }
 

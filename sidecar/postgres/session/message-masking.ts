@@ -4,6 +4,7 @@
 import type { Masker, ColumnPlan } from '../../masking/masker.js';
 import { encodeEditedDataRow } from '../protocol/backend-encoders.js';
 import { DataRowEdits } from '../protocol/data-row-edits.js';
+import type { FrameAllocator } from '../protocol/frame-batch.js';
 import { DataRowCells, decodeBackendMessage } from '../protocol/backend-messages.js';
 import type { Frame } from '../protocol/frame-splitter.js';
 import { noticeFromFields, type PgNotice } from '../protocol/notice-fields.js';
@@ -39,8 +40,11 @@ export class DataRowMasker {
   private readonly cells = new DataRowCells();
   private readonly edits = new DataRowEdits();
 
-  /** The row with the cells its result's plan names masked; undefined when nothing changed. */
-  mask(result: ActiveResult, frame: Frame): MaskedFrame | undefined {
+  /**
+   * The row with the cells its result's plan names masked, written into memory from `into`;
+   * undefined when nothing changed.
+   */
+  mask(result: ActiveResult, frame: Frame, into?: FrameAllocator): MaskedFrame | undefined {
     const { cells, edits } = this;
     const payload = frame.payload;
     cells.read(payload);
@@ -57,7 +61,7 @@ export class DataRowMasker {
       edits.add(index, outcome.cell);
       masked += outcome.masked;
     }
-    return masked === 0 ? undefined : { frame: encodeEditedDataRow(payload, cells, edits), masked };
+    return masked === 0 ? undefined : { frame: encodeEditedDataRow(payload, cells, edits, into), masked };
   }
 }
 

@@ -103,8 +103,12 @@ export class PendingRequests {
     const item = this.items[this.head_];
     if (item === undefined) return undefined;
     this.head_++;
-    // Compact now and then instead of Array.shift on every answer.
-    if (this.head_ > 1024 && this.head_ * 2 > this.items.length) {
+    if (this.head_ === this.items.length) {
+      // Drained (after every ReadyForQuery, typically): let go of the answered requests at once.
+      this.items.length = 0;
+      this.head_ = 0;
+    } else if (this.head_ > 1024 && this.head_ * 2 > this.items.length) {
+      // Compact now and then instead of Array.shift on every answer.
       this.items.splice(0, this.head_);
       this.head_ = 0;
     }

@@ -162,6 +162,11 @@ export class PostgresSession {
   private readonly paused = { upstream: false, client: false };
   private ended = false;
   private upstreamFailureCounted = false;
+  /**
+   * Recording that need not delay the messages it is about, run once they have been passed on
+   * (the audit trail stays in order: a statement's line is written before its answer arrives).
+   */
+  private readonly afterForward: (() => void)[] = [];
 
   constructor(
     private readonly client: Socket,
@@ -382,12 +387,22 @@ export class PostgresSession {
   /** @param received the chunk just read, if the frames come from it (see FrameBatch) */
   private forwardClientFrames(received?: Buffer): void {
     const out = new FrameBatch(received);
-    for (let frame = this.clientFrames.next(); frame; frame = this.clientFrames.next()) {
-      this.handleClientFrame(frame, out);
-      if (this.phase !== 'ready') break;
+    try {
+      for (let frame = this.clientFrames.next(); frame; frame = this.clientFrames.next()) {
+        this.handleClientFrame(frame, out);
+        if (this.phase !== 'ready') break;
+      }
+      const bytes = out.take();
+      if (bytes) this.relay('upstream', bytes);
+    } finally {
+      this.runAfterForward();
     }
-    const bytes = out.take();
-    if (bytes) this.relay('upstream', bytes);
+  }
+
+  private runAfterForward(): void {
+    const tasks = this.afterForward;
+    for (let index = 0; index < tasks.length; index++) tasks[index]!();
+    tasks.length = 0;
   }
 
   private handleClientFrame(frame: ReceivedFrame, out: FrameBatch): void {
@@ -458,7 +473,7 @@ export class PostgresSession {
       this.metrics.blocked(blockedLabel(denial));
       this.log.info({ rule: decision.rule?.id, reason: decision.reason, operation: decision.operation }, 'statement denied');
     }
-    this.record(text, decision, denial, parameters);
+    if (this.recording) this.afterForward.push(() => this.record(text, decision, denial, parameters));
   }
 
   private record(text: string, decision: Decision, denial: Denial | undefined, parameters?: (string | null)[]): void {
@@ -594,17 +609,19 @@ export class PostgresSession {
     try {
       this.serverFrames.push(chunk);
       for (let frame = this.serverFrames.next(); frame; frame = this.serverFrames.next()) {
-        const replacement = this.handleServerFrame(frame);
+        const replacement = this.handleServerFrame(frame, out);
         if (replacement === undefined) out.addFrame(frame);
         else if (replacement !== null) out.add(replacement);
       }
     } catch (error) {
       this.onUpstreamProtocolError(error, out);
+      this.runAfterForward();
       return;
     }
     const bytes = out.take();
     if (bytes) this.relay('client', bytes);
     this.metrics.responseLatency.end(started);
+    this.runAfterForward();
   }
 
   private onUpstreamProtocolError(error: unknown, out: FrameBatch): void {
@@ -616,11 +633,11 @@ export class PostgresSession {
     this.upstream?.socket.destroy();
   }
 
-  /** undefined: pass the raw frame; null: drop it; a Buffer: send that instead. */
-  private handleServerFrame(frame: ReceivedFrame): Buffer | null | undefined {
+  /** undefined: pass the raw frame; null: drop it; a Buffer: send that instead (made in `out`'s memory). */
+  private handleServerFrame(frame: ReceivedFrame, out: FrameBatch): Buffer | null | undefined {
     switch (frame.type) {
       case 0x44: // D DataRow
-        return this.onDataRow(frame);
+        return this.onDataRow(frame, out);
       case 0x43: // C CommandComplete
         return this.onCommandComplete(frame);
       case 0x54: // T RowDescription
@@ -703,10 +720,10 @@ export class PostgresSession {
     };
   }
 
-  private onDataRow(frame: ReceivedFrame): Buffer | undefined {
+  private onDataRow(frame: ReceivedFrame, out: FrameBatch): Buffer | undefined {
     this.active ??= this.resultOfExecute();
     if (!this.active?.plan.inspect) return undefined;
-    const masked = this.rowMasker.mask(this.active, frame);
+    const masked = this.rowMasker.mask(this.active, frame, out);
     if (!masked) return undefined;
     this.metrics.maskedValues(masked.masked);
     return masked.frame;
@@ -730,18 +747,23 @@ export class PostgresSession {
     const statement = head?.kind === 'execute' || head?.kind === 'query' ? head : undefined;
     const timing = this.recording ? statement?.timing : undefined;
     // The tag is read only for the recording and to confirm a PREPARE; otherwise the frame just passes.
-    if (timing || statement?.prepares) {
-      const message = decodeBackendMessage(frame);
-      const tag = message.kind === 'CommandComplete' ? message.tag : '';
+    const prepares = statement?.prepares;
+    if (timing || prepares) {
+      const tag = commandTag(frame);
       if (timing) {
-        this.recording?.write({ type: 'complete', at: eventTimestamp(), command: tag, rows: rowsOf(tag), durationMs: elapsedMs(timing.started) });
+        const durationMs = elapsedMs(timing.started);
+        this.afterForward.push(() => this.recordCompletion(tag, durationMs));
       }
-      if (statement?.prepares && tag === 'PREPARE') statement.prepares.changes[statement.prepares.completed++]?.confirm();
+      if (prepares && tag === 'PREPARE') prepares.changes[prepares.completed++]?.confirm();
     }
     if (head?.kind === 'execute') this.pending.shift();
     this.active = undefined;
     this.copyOut = undefined;
     return undefined;
+  }
+
+  private recordCompletion(tag: string, durationMs: number): void {
+    this.recording?.write({ type: 'complete', at: eventTimestamp(), command: tag, rows: rowsOf(tag), durationMs });
   }
 
   private onErrorResponse(frame: ReceivedFrame): Buffer | undefined {
@@ -750,7 +772,10 @@ export class PostgresSession {
     let replacement: Buffer | undefined;
     if (denial && frame.payload.includes(this.denialToken)) {
       replacement = denialErrorResponse(denial);
-      this.recording?.write({ type: 'error', at: eventTimestamp(), code: '42501', message: denial.note ?? denial.decision.message });
+      if (this.recording) {
+        const message = denial.note ?? denial.decision.message;
+        this.afterForward.push(() => this.recording?.write({ type: 'error', at: eventTimestamp(), code: '42501', message }));
+      }
     } else {
       replacement = this.state?.masker.active ? maskNoticeFrame(this.state.masker, frame, encodeErrorResponse) : undefined;
       this.recordServerError(frame);
@@ -777,7 +802,8 @@ export class PostgresSession {
     const message = decodeBackendMessage(frame);
     if (message.kind !== 'ErrorResponse') return;
     const notice = noticeFromFields(message.fields);
-    this.recording.write({ type: 'error', at: eventTimestamp(), code: notice.code, message: maskForRecord(this.state?.masker, notice.message) });
+    const masked = maskForRecord(this.state?.masker, notice.message);
+    this.afterForward.push(() => this.recording?.write({ type: 'error', at: eventTimestamp(), code: notice.code, message: masked }));
   }
 
   private onCopyOutResponse(frame: ReceivedFrame): undefined {
@@ -859,10 +885,16 @@ export class PostgresSession {
     this.upstream?.socket.destroy();
     if (wasReady) this.deps.metrics.activeSessions.dec(this.labels);
     this.deps.metrics.sessions.inc({ ...this.labels, outcome: outcomeOf(reason) });
+    this.runAfterForward();
     this.recording?.write({ type: 'disconnect', at: eventTimestamp(), reason, durationMs: elapsedMs(this.started) });
     void this.recording?.end();
     this.log.info({ reason, durationMs: Math.round(elapsedMs(this.started)) }, 'session ended');
   }
+}
+
+function commandTag(frame: ReceivedFrame): string {
+  const message = decodeBackendMessage(frame);
+  return message.kind === 'CommandComplete' ? message.tag : '';
 }
 
 /** An ErrorResponse of severity FATAL or PANIC: the server ends the session after it. */

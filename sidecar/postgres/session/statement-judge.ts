@@ -58,6 +58,8 @@ export class StatementJudge {
    * (see CompiledPolicySet.decideSql), and the judgement adds only what follows from it and the state.
    */
   private readonly judgements = new WeakMap<Decision, Judgement>();
+  /** Judgements of prepared statements at Bind, which repeats for every execution. */
+  private readonly bindJudgements = new WeakMap<StatementRecord, Judgement>();
 
   constructor(
     private readonly resource: PostgresResourceHandle,
@@ -94,8 +96,12 @@ export class StatementJudge {
     const state = this.resource.current();
     if (!state) return this.noAccess();
     if (record.classification.statements.length === 0) return { ...EMPTY_STATEMENT, state };
+    const cached = this.bindJudgements.get(record);
+    if (cached?.state === state) return cached;
     const decision = { ...state.policy.decide(actionsOf(record.classification)), classification: record.classification };
-    return this.judged(state, decision, record.classification);
+    const judgement = this.judged(state, decision, record.classification);
+    this.bindJudgements.set(record, judgement);
+    return judgement;
   }
 
   /**
