@@ -80,7 +80,8 @@ export function compilePolicies(selection: PolicySelection): CompiledPolicySet {
   });
 }
 
-function selectPolicies({ policies, identity, resource }: PolicySelection): AccessPolicy[] {
+/** The policies that apply to an identity on a resource: same namespace, named as subject and resource. */
+export function selectPolicies({ policies, identity, resource }: PolicySelection): AccessPolicy[] {
   const namespace = namespaceOf(identity);
   if (namespaceOf(resource) !== namespace) return [];
   const groups = new Set(identity.spec.groups ?? []);

@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import { GatehouseError } from '../errors.js';
 import type { AccessPolicy, NonHumanIdentity, ProtectedResource } from '../kinds/kinds.js';
 import { namespaceOf, type GatehouseConfig, type Secret } from '../manifests/config.js';
+import { selectPolicies } from '../policy/compile.js';
 
 export interface UpstreamCredential {
   readonly username: string;
@@ -30,23 +31,12 @@ export interface SidecarSnapshot {
   readonly resources: readonly SnapshotResource[];
 }
 
-function subjectsInclude(policy: AccessPolicy, identity: NonHumanIdentity): boolean {
-  const groups = new Set(identity.spec.groups ?? []);
-  return policy.spec.subjects.some(
-    (subject) => subject.identity === identity.metadata.name || (subject.group !== undefined && groups.has(subject.group)),
-  );
-}
-
 export function policiesFor(
   policies: readonly AccessPolicy[],
   identity: NonHumanIdentity,
   resource: ProtectedResource,
 ): AccessPolicy[] {
-  const namespace = namespaceOf(identity);
-  return policies
-    .filter((policy) => namespaceOf(policy) === namespace && namespaceOf(resource) === namespace)
-    .filter((policy) => policy.spec.resources.includes(resource.metadata.name) && subjectsInclude(policy, identity))
-    .sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
+  return selectPolicies({ policies, identity, resource });
 }
 
 function findSecret(secrets: readonly Secret[], namespace: string, name: string | undefined): Secret | undefined {
