@@ -142,11 +142,8 @@ export function encodeEditedDataRow(payload: Buffer, cells: DataRowCells, edits:
     const start = cells.starts[column]!;
     // Everything up to this cell's length word is kept as it is (nothing between adjacent cells).
     written = copyRange(payload, copied, start - 4, frame, written);
-    written = frame.writeInt32BE(value === null ? -1 : value.length, written);
-    if (value !== null) {
-      frame.set(value, written);
-      written += value.length;
-    }
+    written = writeLength(frame, written, value === null ? -1 : value.length);
+    if (value !== null) written = copyRange(value, 0, value.length, frame, written);
     copied = start + Math.max(cells.lengths[column]!, 0);
   }
   copyRange(payload, copied, payload.length, frame, written);
@@ -156,12 +153,21 @@ export function encodeEditedDataRow(payload: Buffer, cells: DataRowCells, edits:
 /** Below this many bytes a byte loop beats making the view that a bulk copy needs. */
 const SMALL_COPY_BYTES = 64;
 
+/** A cell's Int32 length at `at` (big-endian, -1 for NULL); returns the offset after it. */
+function writeLength(target: Buffer, at: number, length: number): number {
+  target[at] = length >>> 24;
+  target[at + 1] = (length >>> 16) & 0xff;
+  target[at + 2] = (length >>> 8) & 0xff;
+  target[at + 3] = length & 0xff;
+  return at + 4;
+}
+
 /**
  * Copies source[from, to) to target at `at`; returns where the copy ends in `target`. Not
  * Buffer#copy: it validates its arguments and makes a view on every call, and a row takes a few
- * copies, most of them a handful of bytes (the cells between two masked ones).
+ * copies, most of them a handful of bytes (a masking marker, the cells between two masked ones).
  */
-function copyRange(source: Buffer, from: number, to: number, target: Buffer, at: number): number {
+function copyRange(source: Uint8Array, from: number, to: number, target: Buffer, at: number): number {
   const length = to - from;
   if (length <= 0) return at;
   if (length < SMALL_COPY_BYTES) {

@@ -179,12 +179,38 @@ export class DataRowCells {
    * for exactly what decodeBackendMessage refuses in a DataRow.
    */
   read(payload: Buffer): void {
+    // Rows come by the thousand: a bare walk first, and only a row it finds wrong is read again
+    // through PayloadReader, for the error (the same checks, with their messages).
+    if (!this.readWellFormed(payload)) this.readChecked(payload);
+  }
+
+  /** Fills this from a well-formed row and returns true; returns false at the first thing wrong. */
+  private readWellFormed(payload: Buffer): boolean {
+    const end = payload.length;
+    if (end < 2) return false;
+    const count = (payload[0]! << 8) | payload[1]!;
+    // A negative Int16 count has its top bit set; each cell takes at least its 4-byte length.
+    if (count > 0x7fff || count * 4 > end - 2) return false;
+    this.reserve(count);
+    let offset = 2;
+    for (let i = 0; i < count; i++) {
+      if (offset + 4 > end) return false;
+      const length = (payload[offset]! << 24) | (payload[offset + 1]! << 16) | (payload[offset + 2]! << 8) | payload[offset + 3]!;
+      offset += 4;
+      if (length < -1 || offset + length > end) return false;
+      this.starts[i] = offset;
+      this.lengths[i] = length;
+      if (length > 0) offset += length;
+    }
+    if (offset !== end) return false;
+    this.count = count;
+    return true;
+  }
+
+  private readChecked(payload: Buffer): void {
     const reader = new PayloadReader(payload, 'DataRow', 'lenient');
     const count = reader.count16('column', 4);
-    if (this.starts.length < count) {
-      this.starts = new Int32Array(count);
-      this.lengths = new Int32Array(count);
-    }
+    this.reserve(count);
     for (let i = 0; i < count; i++) {
       const length = reader.skipNullableBytes('column', i + 1);
       this.lengths[i] = length;
@@ -192,6 +218,12 @@ export class DataRowCells {
     }
     reader.end();
     this.count = count;
+  }
+
+  private reserve(count: number): void {
+    if (this.starts.length >= count) return;
+    this.starts = new Int32Array(count);
+    this.lengths = new Int32Array(count);
   }
 }
 

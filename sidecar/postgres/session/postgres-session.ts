@@ -162,11 +162,6 @@ export class PostgresSession {
   private readonly paused = { upstream: false, client: false };
   private ended = false;
   private upstreamFailureCounted = false;
-  /**
-   * Recording that need not delay the messages it is about, run once they have been passed on
-   * (the audit trail stays in order: a statement's line is written before its answer arrives).
-   */
-  private readonly afterForward: (() => void)[] = [];
 
   constructor(
     private readonly client: Socket,
@@ -387,22 +382,12 @@ export class PostgresSession {
   /** @param received the chunk just read, if the frames come from it (see FrameBatch) */
   private forwardClientFrames(received?: Buffer): void {
     const out = new FrameBatch(received);
-    try {
-      for (let frame = this.clientFrames.next(); frame; frame = this.clientFrames.next()) {
-        this.handleClientFrame(frame, out);
-        if (this.phase !== 'ready') break;
-      }
-      const bytes = out.take();
-      if (bytes) this.relay('upstream', bytes);
-    } finally {
-      this.runAfterForward();
+    for (let frame = this.clientFrames.next(); frame; frame = this.clientFrames.next()) {
+      this.handleClientFrame(frame, out);
+      if (this.phase !== 'ready') break;
     }
-  }
-
-  private runAfterForward(): void {
-    const tasks = this.afterForward;
-    for (let index = 0; index < tasks.length; index++) tasks[index]!();
-    tasks.length = 0;
+    const bytes = out.take();
+    if (bytes) this.relay('upstream', bytes);
   }
 
   private handleClientFrame(frame: ReceivedFrame, out: FrameBatch): void {
@@ -473,7 +458,7 @@ export class PostgresSession {
       this.metrics.blocked(blockedLabel(denial));
       this.log.info({ rule: decision.rule?.id, reason: decision.reason, operation: decision.operation }, 'statement denied');
     }
-    if (this.recording) this.afterForward.push(() => this.record(text, decision, denial, parameters));
+    this.record(text, decision, denial, parameters);
   }
 
   private record(text: string, decision: Decision, denial: Denial | undefined, parameters?: (string | null)[]): void {
@@ -615,13 +600,11 @@ export class PostgresSession {
       }
     } catch (error) {
       this.onUpstreamProtocolError(error, out);
-      this.runAfterForward();
       return;
     }
     const bytes = out.take();
     if (bytes) this.relay('client', bytes);
     this.metrics.responseLatency.end(started);
-    this.runAfterForward();
   }
 
   private onUpstreamProtocolError(error: unknown, out: FrameBatch): void {
@@ -751,8 +734,7 @@ export class PostgresSession {
     if (timing || prepares) {
       const tag = commandTag(frame);
       if (timing) {
-        const durationMs = elapsedMs(timing.started);
-        this.afterForward.push(() => this.recordCompletion(tag, durationMs));
+        this.recording?.write({ type: 'complete', at: eventTimestamp(), command: tag, rows: rowsOf(tag), durationMs: elapsedMs(timing.started) });
       }
       if (prepares && tag === 'PREPARE') prepares.changes[prepares.completed++]?.confirm();
     }
@@ -762,20 +744,13 @@ export class PostgresSession {
     return undefined;
   }
 
-  private recordCompletion(tag: string, durationMs: number): void {
-    this.recording?.write({ type: 'complete', at: eventTimestamp(), command: tag, rows: rowsOf(tag), durationMs });
-  }
-
   private onErrorResponse(frame: ReceivedFrame): Buffer | undefined {
     const head = this.pending.head;
     const denial = head?.kind === 'denied' || head?.kind === 'query' ? head.denial : undefined;
     let replacement: Buffer | undefined;
     if (denial && frame.payload.includes(this.denialToken)) {
       replacement = denialErrorResponse(denial);
-      if (this.recording) {
-        const message = denial.note ?? denial.decision.message;
-        this.afterForward.push(() => this.recording?.write({ type: 'error', at: eventTimestamp(), code: '42501', message }));
-      }
+      this.recording?.write({ type: 'error', at: eventTimestamp(), code: '42501', message: denial.note ?? denial.decision.message });
     } else {
       replacement = this.state?.masker.active ? maskNoticeFrame(this.state.masker, frame, encodeErrorResponse) : undefined;
       this.recordServerError(frame);
@@ -802,8 +777,7 @@ export class PostgresSession {
     const message = decodeBackendMessage(frame);
     if (message.kind !== 'ErrorResponse') return;
     const notice = noticeFromFields(message.fields);
-    const masked = maskForRecord(this.state?.masker, notice.message);
-    this.afterForward.push(() => this.recording?.write({ type: 'error', at: eventTimestamp(), code: notice.code, message: masked }));
+    this.recording.write({ type: 'error', at: eventTimestamp(), code: notice.code, message: maskForRecord(this.state?.masker, notice.message) });
   }
 
   private onCopyOutResponse(frame: ReceivedFrame): undefined {
@@ -885,7 +859,6 @@ export class PostgresSession {
     this.upstream?.socket.destroy();
     if (wasReady) this.deps.metrics.activeSessions.dec(this.labels);
     this.deps.metrics.sessions.inc({ ...this.labels, outcome: outcomeOf(reason) });
-    this.runAfterForward();
     this.recording?.write({ type: 'disconnect', at: eventTimestamp(), reason, durationMs: elapsedMs(this.started) });
     void this.recording?.end();
     this.log.info({ reason, durationMs: Math.round(elapsedMs(this.started)) }, 'session ended');
