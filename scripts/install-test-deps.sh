@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a fresh Debian machine, skipping what is already there:
-# the real servers and clients the tests start (PostgreSQL 15 server and psql, openssl), then the
-# npm packages. Safe to run repeatedly.
+# the real servers and clients the tests start (PostgreSQL 15 server and psql, openssl, iptables and
+# iproute2), then the npm packages and the kubectl and helm binaries. Safe to run repeatedly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +11,9 @@ have_pg_server || missing+=(postgresql)
 command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
 command -v pgbench >/dev/null 2>&1 || missing+=(postgresql-contrib)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+# Transparent mode's redirect rules are tested for real inside a network namespace.
+command -v iptables >/dev/null 2>&1 || [ -x /usr/sbin/iptables ] || missing+=(iptables)
+command -v ip >/dev/null 2>&1 || [ -x /usr/sbin/ip ] || missing+=(iproute2)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi

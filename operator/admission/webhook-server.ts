@@ -1,0 +1,302 @@
+// The admission webhooks' HTTPS server: AdmissionReview v1 at /mutate-pods (sidecar injection) and
+// /validate-gatehouse (the checks of `gatehouse validate`), plus /healthz and /readyz. The serving
+// certificate comes from a CertificateSource and is swapped in place when it rotates. What happens
+// when a decision cannot be made is configured per webhook (fail closed by default) and documented
+// in docs/admission.md; the webhook configuration's failurePolicy governs the API server's side.
+import { createServer, type Server } from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Registry } from 'prom-client';
+import { GatehouseError, isGatehouseError } from '../../api/errors.js';
+import type { Logger } from '../../api/logging/logger.js';
+import type { CertificateSource } from '../certs/certificate-source.js';
+import { createAdmissionMetrics, type AdmissionMetrics, type AdmissionOutcome, type AdmissionWebhook } from './admission-metrics.js';
+import {
+  allow,
+  deny,
+  parseAdmissionReview,
+  reviewOf,
+  type AdmissionRequest,
+  type AdmissionResponse,
+} from './admission-review.js';
+import {
+  describeOtherProblem,
+  describeOwnProblem,
+  GATEHOUSE_KINDS,
+  validateChange,
+  type ClusterView,
+} from './gatehouse-validation.js';
+import { API_GROUP } from '../../api/kinds/kinds.js';
+import { injectSidecar, type InjectionContext, type PodLike } from './pod-injection.js';
+
+export const MUTATE_PODS_PATH = '/mutate-pods';
+export const VALIDATE_GATEHOUSE_PATH = '/validate-gatehouse';
+
+/** What the injection lookup answers: the context, whose namespace the server fills in from the request. */
+export type InjectionLookup = Omit<InjectionContext, 'namespace'> & { readonly namespace?: string };
+
+/** fail-closed: refuse what could not be decided; fail-open: admit it unchanged and log the error. */
+export type FailureMode = 'fail-closed' | 'fail-open';
+
+export interface WebhookServerOptions {
+  readonly host?: string;
+  readonly port?: number;
+  readonly tls: CertificateSource;
+  /**
+   * What the operator knows about a pod's namespace and identity, from its caches. Returns undefined
+   * when it cannot tell yet (caches not synced): that counts as "could not decide".
+   */
+  readonly injection: (pod: PodLike, namespace: string) => InjectionLookup | undefined | Promise<InjectionLookup | undefined>;
+  readonly clusterView: ClusterView;
+  readonly logger: Logger;
+  readonly registry: Registry;
+  readonly failureModes?: { readonly mutation?: FailureMode; readonly validation?: FailureMode };
+  /** Largest request body accepted; an AdmissionReview carries object and oldObject (default 3 MiB). */
+  readonly maxBodyBytes?: number;
+  /** Time to decide one review before the failure mode applies (default 8 s, under the API server's 10 s). */
+  readonly decisionTimeoutMs?: number;
+  /** Time for a client to send the whole request (default 10 s). */
+  readonly requestTimeoutMs?: number;
+}
+
+export interface WebhookServer {
+  readonly port: number;
+  /** Stops accepting, lets requests in flight finish (up to `drainMs`), then closes every connection. */
+  close(drainMs?: number): Promise<void>;
+}
+
+const DEFAULT_MAX_BODY = 3 * 1024 * 1024;
+
+class HttpError extends Error {
+  constructor(readonly status: number, readonly error: GatehouseError) {
+    super(error.message);
+  }
+}
+
+interface Decision {
+  readonly response: AdmissionResponse;
+  readonly outcome: AdmissionOutcome;
+}
+
+export async function startWebhookServer(options: WebhookServerOptions): Promise<WebhookServer> {
+  const metrics = createAdmissionMetrics(options.registry);
+  const handler = new AdmissionHandler(options, metrics);
+  const server = createServer({ ...options.tls.current(), minVersion: 'TLSv1.2' }, (request, response) => {
+    void handler.serve(request, response);
+  });
+  server.requestTimeout = options.requestTimeoutMs ?? 10_000;
+  server.headersTimeout = Math.min(server.requestTimeout, 10_000);
+  const stopWatching = options.tls.onChange((certificate) => {
+    // New connections get the new pair; established ones keep the one they negotiated.
+    server.setSecureContext({ cert: certificate.cert, key: certificate.key, minVersion: 'TLSv1.2' });
+    metrics.certificateReloads.inc();
+    options.logger.info('webhook serving certificate reloaded');
+  });
+  const host = options.host ?? '0.0.0.0';
+  await listen(server, host, options.port ?? 9443).catch((error: unknown) => {
+    stopWatching();
+    throw error;
+  });
+  const { port } = server.address() as AddressInfo;
+  options.logger.info({ host, port }, 'admission webhooks listening');
+  return {
+    port,
+    close: (drainMs = 5_000) => {
+      stopWatching();
+      return drain(server, handler, drainMs);
+    },
+  };
+}
+
+function listen(server: Server, host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', (error) => reject(new GatehouseError('GH_ERR_WEBHOOK_LISTEN', { address: `${host}:${port}`, detail: error.message }, { cause: error })));
+    server.listen(port, host, () => resolve());
+  });
+}
+
+async function drain(server: Server, handler: AdmissionHandler, drainMs: number): Promise<void> {
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  const deadline = Date.now() + drainMs;
+  while (handler.inFlight > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+  server.closeAllConnections();
+  await closed;
+}
+
+class AdmissionHandler {
+  inFlight = 0;
+  private readonly options: WebhookServerOptions;
+  private readonly metrics: AdmissionMetrics;
+  private readonly maxBodyBytes: number;
+
+  constructor(options: WebhookServerOptions, metrics: AdmissionMetrics) {
+    this.options = options;
+    this.metrics = metrics;
+    this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY;
+  }
+
+  async serve(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    this.inFlight++;
+    try {
+      await this.route(request, response);
+    } catch (error) {
+      this.options.logger.error({ err: error }, 'admission handler failed');
+      if (!response.headersSent) sendJson(response, 500, { code: 'GH_ERR_ADMISSION_UNAVAILABLE', message: 'internal error' });
+    } finally {
+      this.inFlight--;
+    }
+  }
+
+  private async route(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const path = (request.url ?? '/').split('?')[0];
+    if (path === '/healthz' || path === '/readyz') {
+      response.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+      return;
+    }
+    const webhook: AdmissionWebhook | undefined =
+      path === MUTATE_PODS_PATH ? 'mutate-pods' : path === VALIDATE_GATEHOUSE_PATH ? 'validate-gatehouse' : undefined;
+    if (!webhook) {
+      sendJson(response, 404, { message: `no webhook at ${path}; use ${MUTATE_PODS_PATH} or ${VALIDATE_GATEHOUSE_PATH}` });
+      return;
+    }
+    let admission: AdmissionRequest;
+    try {
+      admission = parseAdmissionReview(await this.readBody(request));
+    } catch (error) {
+      const failure = error instanceof HttpError ? error : new HttpError(400, asBadRequest(error));
+      this.metrics.requests.inc({ webhook, operation: 'unknown', outcome: 'bad_request' });
+      this.options.logger.warn({ webhook, code: failure.error.code, detail: failure.message }, 'admission request refused');
+      sendJson(response, failure.status, { code: failure.error.code, message: failure.message });
+      return;
+    }
+    const stopTimer = this.metrics.duration.startTimer({ webhook });
+    const decision = await this.decideWithin(webhook, admission);
+    stopTimer();
+    this.metrics.requests.inc({ webhook, operation: admission.operation, outcome: decision.outcome });
+    sendJson(response, 200, reviewOf(decision.response));
+  }
+
+  private readBody(request: IncomingMessage): Promise<string> {
+    const contentType = request.headers['content-type'] ?? '';
+    if (request.method !== 'POST') return Promise.reject(new HttpError(405, badRequest(`method ${request.method} is not allowed; POST the review`)));
+    if (!/^application\/json\b/i.test(contentType)) {
+      return Promise.reject(new HttpError(415, badRequest(`Content-Type ${JSON.stringify(contentType)} is not application/json`)));
+    }
+    const declared = Number(request.headers['content-length'] ?? 0);
+    const tooLarge = () => new HttpError(413, new GatehouseError('GH_ERR_ADMISSION_TOO_LARGE', { limit: this.maxBodyBytes }));
+    if (declared > this.maxBodyBytes) {
+      request.resume(); // drain what is sent so the 413 reaches the client instead of a reset
+      return Promise.reject(tooLarge());
+    }
+    return new Promise((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      request.on('data', (chunk: Buffer) => {
+        size += chunk.length;
+        if (size > this.maxBodyBytes) {
+          request.removeAllListeners('data');
+          request.resume();
+          reject(tooLarge());
+          return;
+        }
+        chunks.push(chunk);
+      });
+      request.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+      request.on('error', reject);
+    });
+  }
+
+  /** Decides, or applies the failure mode when deciding throws or takes longer than the timeout. */
+  private async decideWithin(webhook: AdmissionWebhook, admission: AdmissionRequest): Promise<Decision> {
+    const timeoutMs = this.options.decisionTimeoutMs ?? 8_000;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no decision within ${timeoutMs} ms`)), timeoutMs);
+    });
+    try {
+      const decide = webhook === 'mutate-pods' ? this.mutatePod(admission) : this.validateGatehouse(admission);
+      return await Promise.race([decide, timeout]);
+    } catch (error) {
+      return this.undecided(webhook, admission, error);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private undecided(webhook: AdmissionWebhook, admission: AdmissionRequest, error: unknown): Decision {
+    const mode = (webhook === 'mutate-pods' ? this.options.failureModes?.mutation : this.options.failureModes?.validation) ?? 'fail-closed';
+    const detail = isGatehouseError(error) ? `${error.code}: ${error.message}` : error instanceof Error ? error.message : String(error);
+    const kind = admission.kind.kind;
+    const name = describeName(admission);
+    this.options.logger.error({ webhook, uid: admission.uid, kind, name, mode, err: error }, 'admission decision failed');
+    if (mode === 'fail-open') {
+      return { response: allow(admission.uid, { warnings: [`gatehouse: admitted without a decision (${detail})`] }), outcome: 'error_allowed' };
+    }
+    const message = new GatehouseError('GH_ERR_ADMISSION_UNAVAILABLE', { kind, name, detail }).message;
+    return { response: deny(admission.uid, message, 500), outcome: 'error_denied' };
+  }
+
+  private async mutatePod(admission: AdmissionRequest): Promise<Decision> {
+    const isPodCreate = admission.kind.group === '' && admission.kind.kind === 'Pod' && admission.operation === 'CREATE' && !admission.subResource;
+    if (!isPodCreate) return { response: allow(admission.uid), outcome: 'allowed' };
+    const pod = admission.object as PodLike;
+    const namespace = admission.namespace ?? pod.metadata?.namespace ?? 'default';
+    const context = await this.options.injection(pod, namespace);
+    if (!context) throw new Error('the operator has not loaded namespaces and identities yet');
+    const log = this.options.logger.child({ uid: admission.uid, namespace, pod: describeName(admission) });
+    try {
+      const result = injectSidecar(pod, { ...context, namespace });
+      log.info({ injected: result.injected, reason: result.reason, dryRun: admission.dryRun === true }, 'pod admission');
+      return { response: allow(admission.uid, { patch: result.patch }), outcome: result.patch.length > 0 ? 'patched' : 'allowed' };
+    } catch (error) {
+      // A pod that asks for something Gatehouse cannot give safely is refused on its merits.
+      if (!isGatehouseError(error)) throw error;
+      log.info({ code: error.code, reason: error.message }, 'pod refused');
+      return { response: deny(admission.uid, `${error.message} [${error.code}]`), outcome: 'denied' };
+    }
+  }
+
+  private async validateGatehouse(admission: AdmissionRequest): Promise<Decision> {
+    const { kind } = admission;
+    const ours = kind.group === API_GROUP && GATEHOUSE_KINDS.has(kind.kind);
+    // Status writes are the operator's own; other operations carry nothing to validate.
+    if (!ours || admission.subResource || admission.operation === 'CONNECT') return { response: allow(admission.uid), outcome: 'allowed' };
+    const object = (admission.object ?? admission.oldObject) as { metadata?: { name?: string; generateName?: string; namespace?: string } } | undefined;
+    const namespace = admission.namespace ?? object?.metadata?.namespace ?? 'default';
+    const generated = object?.metadata?.generateName ? `${object.metadata.generateName}generated` : undefined;
+    const name = admission.name ?? object?.metadata?.name ?? generated ?? '';
+    const view = await this.options.clusterView(namespace);
+    // A generateName object is judged under a stand-in name, so its problems are still its own.
+    const named = generated !== undefined && !object?.metadata?.name && admission.object !== undefined
+      ? { ...(admission.object as object), metadata: { ...object?.metadata, name } }
+      : admission.object;
+    const outcome = validateChange(view, { operation: admission.operation, kind: kind.kind, namespace, name, object: named });
+    const warnings = [...outcome.warnings.map(describeOwnProblem), ...outcome.others.map(describeOtherProblem)];
+    if (outcome.errors.length === 0) return { response: allow(admission.uid, { warnings }), outcome: 'allowed' };
+    const problems = outcome.errors.map(describeOwnProblem).join('; ');
+    const message = new GatehouseError('GH_ERR_ADMISSION_INVALID_OBJECT', { kind: kind.kind, name: `${namespace}/${name}`, count: outcome.errors.length, problems }).message;
+    this.options.logger.info({ uid: admission.uid, kind: kind.kind, namespace, name, errors: outcome.errors.length }, 'gatehouse object refused');
+    return { response: deny(admission.uid, message, 403, warnings), outcome: 'denied' };
+  }
+}
+
+function describeName(admission: AdmissionRequest): string {
+  const object = admission.object as PodLike | undefined;
+  return admission.name ?? object?.metadata?.name ?? (object?.metadata?.generateName ? `${object.metadata.generateName}*` : '<unnamed>');
+}
+
+function badRequest(detail: string): GatehouseError {
+  return new GatehouseError('GH_ERR_ADMISSION_BAD_REQUEST', { detail });
+}
+
+function asBadRequest(error: unknown): GatehouseError {
+  if (isGatehouseError(error)) return error;
+  return badRequest(error instanceof Error ? error.message : String(error));
+}
+
+function sendJson(response: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  response.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
+  response.end(text);
+}
