@@ -1,0 +1,97 @@
+// `gatehouse operator`: runs the operator against a cluster (in-cluster, or the kubeconfig given),
+// prints `ready` once its informers synced and its servers listen, and drains on SIGTERM.
+// Configuration enters here (flags, POD_NAME) and is passed down to startOperator.
+import { readFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { GatehouseError } from '../../api/errors.js';
+import { createLogger } from '../../api/logging/logger.js';
+import { startOperator, type IdentityVerification, type ServingCertificates } from '../../operator/operator.js';
+import type { CliCommand, CliIO } from '../io.js';
+
+const OPTIONS = {
+  kubeconfig: { type: 'string' },
+  namespace: { type: 'string', default: 'gatehouse-system' },
+  'service-name': { type: 'string', default: 'gatehouse-operator' },
+  'leader-elect': { type: 'boolean', default: false },
+  host: { type: 'string', default: '0.0.0.0' },
+  'control-plane-port': { type: 'string', default: '15010' },
+  'webhook-port': { type: 'string', default: '9443' },
+  'admin-port': { type: 'string', default: '9464' },
+  'identity-verification': { type: 'string', default: 'token-review' },
+  'service-account-issuer': { type: 'string' },
+  'control-plane-address': { type: 'string' },
+  'sidecar-image': { type: 'string' },
+  'tls-cert-file': { type: 'string' },
+  'tls-key-file': { type: 'string' },
+  'tls-ca-file': { type: 'string' },
+  'log-level': { type: 'string', default: 'info' },
+  'drain-seconds': { type: 'string', default: '10' },
+} as const;
+
+function port(flag: string, value: string | undefined): number {
+  const number = Number(value);
+  if (!Number.isInteger(number) || number < 0 || number > 65535) throw new GatehouseError('GH_ERR_INVALID_ARGUMENT', { detail: `--${flag} ${value} is not a port` });
+  return number;
+}
+
+function identityVerification(value: string | undefined): IdentityVerification {
+  if (value === 'token-review' || value === 'jwks') return value;
+  throw new GatehouseError('GH_ERR_INVALID_ARGUMENT', { detail: `--identity-verification ${value} is not token-review or jwks` });
+}
+
+/**
+ * The serving certificate from files (e.g. issued by cert-manager and mounted), all three or none:
+ * without them the operator keeps its own in a Secret.
+ */
+async function certificatesFrom(cwd: string, files: { cert?: string; key?: string; ca?: string }): Promise<ServingCertificates | undefined> {
+  const given = [files.cert, files.key, files.ca].filter((file) => file !== undefined).length;
+  if (given === 0) return undefined;
+  if (!files.cert || !files.key || !files.ca) {
+    throw new GatehouseError('GH_ERR_USAGE', { detail: 'pass all of --tls-cert-file, --tls-key-file and --tls-ca-file, or none (the operator then manages its own certificate)' });
+  }
+  const read = (file: string) => readFile(resolve(cwd, file), 'utf8');
+  return { certPem: await read(files.cert), keyPem: await read(files.key), caPem: await read(files.ca) };
+}
+
+export const operatorCommand: CliCommand = {
+  path: ['operator'],
+  summary: 'run the Kubernetes operator: reconcilers (on the leader), admission webhooks, the policy discovery service, /metrics /healthz /readyz',
+  usage: 'gatehouse operator [--kubeconfig FILE] [--namespace NS] [--leader-elect] [--service-name NAME] [--control-plane-port 15010] [--webhook-port 9443] [--admin-port 9464]',
+  async run(args: string[], io: CliIO) {
+    const { values } = parseArgs({ args, options: OPTIONS });
+    const logger = createLogger({ level: values['log-level'], name: 'gatehouse-operator', destination: process.stderr });
+    // Validated here so a typo fails before anything connects.
+    const controlPlanePort = port('control-plane-port', values['control-plane-port']);
+    const webhookPort = port('webhook-port', values['webhook-port']);
+    const adminPort = port('admin-port', values['admin-port']);
+    const verification = identityVerification(values['identity-verification']);
+    const certificates = await certificatesFrom(io.cwd, { cert: values['tls-cert-file'], key: values['tls-key-file'], ca: values['tls-ca-file'] });
+    const running = await startOperator(
+      {
+        ...(values.kubeconfig ? { kubeconfigPath: resolve(io.cwd, values.kubeconfig) } : {}),
+        namespace: values.namespace,
+        serviceName: values['service-name'],
+        identity: process.env.POD_NAME ?? hostname(),
+        leaderElect: values['leader-elect'],
+        host: values.host,
+        controlPlanePort,
+        webhookPort,
+        adminPort,
+        ...(values['control-plane-address'] ? { controlPlaneAddress: values['control-plane-address'] } : {}),
+        ...(values['sidecar-image'] ? { sidecarImage: values['sidecar-image'] } : {}),
+        identityVerification: verification,
+        ...(values['service-account-issuer'] ? { serviceAccountIssuer: values['service-account-issuer'] } : {}),
+        ...(certificates ? { certificates } : {}),
+        logger,
+        drainMs: Number(values['drain-seconds']) * 1000,
+      },
+      io.signal,
+    );
+    io.stdout(`gatehouse operator: control plane on :${running.ports.controlPlane}, webhooks on :${running.ports.webhook}, metrics on :${running.ports.admin}${values['leader-elect'] ? ', reconcilers on the Lease holder' : ''}\nready\n`);
+    if (!io.signal.aborted) await new Promise((done) => io.signal.addEventListener('abort', done, { once: true }));
+    await running.close();
+    return 0;
+  },
+};
