@@ -1,0 +1,83 @@
+// The hand-made JSON lines and timestamps must be exactly what JSON.stringify and Date#toISOString
+// make, for any strings (quotes, control characters, lone surrogates) and any clock readings.
+import fc from 'fast-check';
+import { eventLine, jsonString, TimestampFormatter } from './event-lines.js';
+import type { SessionEvent } from './session-recorder.js';
+
+const anyString = fc.oneof(fc.string(), fc.string({ unit: 'binary' }), fc.constantFrom('', '"', '\\', '\n', '\u2028', '\ud800', 'a\udc00b', 'ok'));
+
+describe('jsonString', () => {
+  test('equals JSON.stringify for any string', () => {
+    fc.assert(fc.property(anyString, (value) => jsonString(value) === JSON.stringify(value)), { numRuns: 2_000 });
+  });
+});
+
+describe('eventLine', () => {
+  const statement = fc.record(
+    {
+      type: fc.constant('statement' as const),
+      at: anyString,
+      text: anyString,
+      parameters: fc.array(fc.option(anyString, { nil: null })),
+      operation: anyString,
+      decision: anyString,
+      rule: anyString,
+    },
+    { requiredKeys: ['type', 'at', 'text', 'operation', 'decision'] },
+  );
+  const complete = fc.record({
+    type: fc.constant('complete' as const),
+    at: anyString,
+    command: anyString,
+    rows: fc.oneof(fc.integer(), fc.double()),
+    durationMs: fc.double(),
+  });
+  const other = fc.oneof(
+    fc.record({ type: fc.constant('error' as const), at: anyString, code: anyString, message: anyString }),
+    fc.record({ type: fc.constant('disconnect' as const), at: anyString, reason: anyString, durationMs: fc.double() }),
+  );
+
+  test('equals JSON.stringify of the event, field order included', () => {
+    fc.assert(
+      fc.property(fc.oneof(statement, complete, other), (event) => eventLine(event as SessionEvent) === JSON.stringify(event)),
+      { numRuns: 2_000 },
+    );
+  });
+
+  test('a typical statement line', () => {
+    const line = eventLine({ type: 'statement', at: '2026-11-22T18:54:01.002Z', text: 'SELECT 1', operation: 'read', decision: 'allow', rule: 'p/read' });
+    expect(JSON.parse(line)).toEqual({ type: 'statement', at: '2026-11-22T18:54:01.002Z', text: 'SELECT 1', operation: 'read', decision: 'allow', rule: 'p/read' });
+  });
+});
+
+describe('TimestampFormatter', () => {
+  test('equals Date#toISOString for clock readings moving forward, back, and across minutes, days and years', () => {
+    const reading = fc.oneof(
+      fc.integer({ min: -62_198_755_200_000, max: 253_402_300_799_999 }), // years 0000 to 9999
+      fc.integer({ min: -8_640_000_000_000_000, max: 8_640_000_000_000_000 }), // the whole Date range
+    );
+    const steps = fc.array(fc.oneof(fc.integer({ min: 0, max: 5 }), fc.integer({ min: 0, max: 120_000 }), fc.integer({ min: -120_000, max: 0 })), { maxLength: 50 });
+    fc.assert(
+      fc.property(reading, steps, (start, deltas) => {
+        const formatter = new TimestampFormatter();
+        let ms = start;
+        for (const delta of [0, ...deltas]) {
+          ms = Math.max(-8_640_000_000_000_000, Math.min(8_640_000_000_000_000, ms + delta));
+          if (formatter.format(ms) !== new Date(ms).toISOString()) return false;
+        }
+        return true;
+      }),
+      { numRuns: 2_000 },
+    );
+  });
+
+  test('the end of a minute and the next one', () => {
+    const formatter = new TimestampFormatter();
+    const minute = Date.UTC(2026, 10, 22, 18, 59);
+    expect(formatter.format(minute - 1)).toBe('2026-11-22T18:58:59.999Z');
+    expect(formatter.format(minute)).toBe('2026-11-22T18:59:00.000Z');
+    expect(formatter.format(minute + 9_009)).toBe('2026-11-22T18:59:09.009Z');
+    expect(formatter.format(minute + 59_999)).toBe('2026-11-22T18:59:59.999Z');
+    expect(formatter.format(minute + 60_000)).toBe('2026-11-22T19:00:00.000Z');
+  });
+});

@@ -1,0 +1,79 @@
+// Session events as JSON lines, and the timestamps they carry, made cheaply: a recorded session
+// writes two events per statement, and JSON.stringify of an object (property walk, toJSON lookups,
+// number formatting) plus Date#toISOString cost more than everything else the sidecar does for a
+// cached, allowed statement. The output is exactly what JSON.stringify would make of the event.
+import type { SessionEvent } from './session-recorder.js';
+
+/** Quote, backslash, control characters and surrogates (a lone one is escaped): the slow path. */
+const NEEDS_ESCAPING = /[\u0000-\u001f"\\\ud800-\udfff]/;
+
+/** Below this length a loop over the characters costs less than a call into the regular expression (for flat strings: timestamps, which are not, are longer). */
+const SHORT_STRING = 16;
+
+function needsEscaping(value: string): boolean {
+  if (value.length >= SHORT_STRING) return NEEDS_ESCAPING.test(value);
+  for (let index = 0; index < value.length; index += 1) {
+    const code = value.charCodeAt(index);
+    if (code < 0x20 || code === 0x22 || code === 0x5c || (code >= 0xd800 && code <= 0xdfff)) return true;
+  }
+  return false;
+}
+
+/** JSON for a string: as it is, quoted, when nothing in it needs escaping (the usual case). */
+export function jsonString(value: string): string {
+  return needsEscaping(value) ? JSON.stringify(value) : `"${value}"`;
+}
+
+function jsonNumber(value: number): string {
+  return Number.isFinite(value) ? String(value) : 'null';
+}
+
+/** The event as one line of JSON, fields in the order JSON.stringify would write them. */
+export function eventLine(event: SessionEvent): string {
+  switch (event.type) {
+    case 'statement': {
+      let line = `{"type":"statement","at":${jsonString(event.at)},"text":${jsonString(event.text)}`;
+      if (event.parameters !== undefined) line += `,"parameters":${JSON.stringify(event.parameters)}`;
+      line += `,"operation":${jsonString(event.operation)},"decision":${jsonString(event.decision)}`;
+      if (event.rule !== undefined) line += `,"rule":${jsonString(event.rule)}`;
+      return `${line}}`;
+    }
+    case 'complete':
+      return `{"type":"complete","at":${jsonString(event.at)},"command":${jsonString(event.command)},"rows":${jsonNumber(event.rows)},"durationMs":${jsonNumber(event.durationMs)}}`;
+    default:
+      // Once per session or per error: not worth a serializer of their own.
+      return JSON.stringify(event);
+  }
+}
+
+const MINUTE_MS = 60_000;
+
+/**
+ * ISO timestamps (Date#toISOString) for a clock that moves forward: the date, hour and minute are
+ * formatted once a minute and the seconds and milliseconds appended by arithmetic.
+ */
+export class TimestampFormatter {
+  private minuteStart = Number.NaN;
+  private minutePrefix = '';
+  private lastMs = Number.NaN;
+  private last = '';
+
+  format(ms: number): string {
+    if (ms === this.lastMs) return this.last;
+    const sinceMinute = ms - this.minuteStart;
+    if (!(sinceMinute >= 0 && sinceMinute < MINUTE_MS)) {
+      // Also taken when the clock goes back, and for dates toISOString writes with a six-digit year.
+      const iso = new Date(ms).toISOString();
+      this.minuteStart = ms - (ms % MINUTE_MS + MINUTE_MS) % MINUTE_MS;
+      this.minutePrefix = iso.slice(0, iso.length - 'ss.mmmZ'.length);
+      this.lastMs = ms;
+      this.last = iso;
+      return iso;
+    }
+    const seconds = Math.floor(sinceMinute / 1000);
+    const millis = sinceMinute - seconds * 1000;
+    this.lastMs = ms;
+    this.last = `${this.minutePrefix}${seconds < 10 ? '0' : ''}${seconds}.${millis < 10 ? '00' : millis < 100 ? '0' : ''}${millis}Z`;
+    return this.last;
+  }
+}
