@@ -1,0 +1,169 @@
+// Admission and reconcile benchmark (issue 5): p50/p99 latency of N concurrent pod creations through
+// the loopback API server and the operator's mutating webhook (goal p99 <= 20 ms), against the same
+// creations in a namespace without injection; and the time for the operator to reconcile M policies.
+//   npm run build && node --import tsx bench/webhook/run.ts [--pods 100] [--rounds 3] [--policies 1000]
+//     [--policy-concurrency 10] [--connections N] [--without-validation] [--json FILE]
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import type { CoreV1Api, CustomObjectsApi, V1Pod } from '@kubernetes/client-node';
+import { directBurst, webhookAgent } from './admission-review-client.js';
+import { histogramDelta, histogramQuantile, parseHistogram, percentile, summarize, type LatencySummary } from './latency.js';
+import { BASELINE_NAMESPACE, INJECTED_NAMESPACE, startWebhookCluster, type WebhookCluster } from './webhook-cluster.js';
+
+const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const HISTOGRAM = 'gatehouse_admission_request_duration_seconds';
+const GOAL_P99_MS = 20;
+
+const ms = (value: number) => (Number.isNaN(value) ? '—' : value.toFixed(1));
+
+interface BurstResult {
+  readonly namespace: string;
+  readonly client: LatencySummary;
+  readonly injected: number;
+}
+
+function pod(name: string): V1Pod {
+  return { metadata: { name }, spec: { serviceAccountName: 'ci-runner', containers: [{ name: 'app', image: 'example/app:1.0' }] } };
+}
+
+/** Creates `count` pods at once and times each POST (admission included) from the client's side. */
+async function burst(core: CoreV1Api, namespace: string, prefix: string, count: number): Promise<BurstResult> {
+  const timings: number[] = [];
+  let injected = 0;
+  await Promise.all(Array.from({ length: count }, async (_, index) => {
+    const started = performance.now();
+    const created = await core.createNamespacedPod({ namespace, body: pod(`${prefix}-${index}`) });
+    timings.push(performance.now() - started);
+    if (created.spec?.initContainers?.some((container) => container.name === 'gatehouse-sidecar')) injected++;
+  }));
+  return { namespace, client: summarize(timings), injected };
+}
+
+interface ReconcileResult {
+  readonly policies: number;
+  readonly createMs: number;
+  readonly allReadyMs: number;
+  readonly lagAfterLastCreateMs: number;
+}
+
+function policy(index: number): Record<string, unknown> {
+  return {
+    apiVersion: 'gatehouse.dev/v1alpha1',
+    kind: 'AccessPolicy',
+    metadata: { name: `bench-policy-${String(index).padStart(4, '0')}` },
+    spec: { subjects: [{ identity: 'ci-runner' }], resources: ['orders-db'], rules: [{ name: 'read', effect: 'allow', operations: ['read'] }] },
+  };
+}
+
+interface PolicyList {
+  items: Array<{ metadata: { name: string; generation?: number }; status?: { conditions?: Array<{ type: string; status: string; observedGeneration?: number }> } }>;
+}
+
+/** Creates the policies (through the validating webhook, `inFlight` at a time), then waits until every one is Ready=True. */
+async function reconcile(custom: CustomObjectsApi, count: number, inFlight: number): Promise<ReconcileResult> {
+  const target = { group: 'gatehouse.dev', version: 'v1alpha1', namespace: INJECTED_NAMESPACE, plural: 'accesspolicies' };
+  const started = performance.now();
+  let next = 0;
+  const timings: number[] = [];
+  // Creation latency per hundred policies already present: shows whether admitting one costs more as they grow.
+  const byHundred = () => Array.from({ length: Math.ceil(timings.length / 100) }, (_, block) => ms(percentile(timings.slice(block * 100, block * 100 + 100).filter((value) => value !== undefined), 0.5))).join(', ');
+  try {
+    await Promise.all(Array.from({ length: inFlight }, async () => {
+      while (next < count) {
+        const index = next++;
+        const sent = performance.now();
+        try {
+          await custom.createNamespacedCustomObject({ ...target, body: policy(index) });
+        } catch (error) {
+          throw new Error(`creating policy ${index} failed after ${ms(performance.now() - sent)} ms: ${error instanceof Error ? error.message.split('\n').slice(0, 3).join(' ') : String(error)}`);
+        }
+        timings[index] = performance.now() - sent;
+      }
+    }));
+  } finally {
+    console.log(`\npolicy creation p50 per 100 policies (ms): ${byHundred()}`);
+  }
+  const created = performance.now();
+  const deadline = Date.now() + 300_000;
+  for (;;) {
+    const list = (await custom.listNamespacedCustomObject(target)) as PolicyList;
+    const ready = list.items.filter((item) => item.metadata.name.startsWith('bench-policy-') && item.status?.conditions?.some(
+      (condition) => condition.type === 'Ready' && condition.status === 'True' && condition.observedGeneration === item.metadata.generation,
+    )).length;
+    if (ready === count) break;
+    if (Date.now() > deadline) throw new Error(`only ${ready} of ${count} policies became Ready within 300 s`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  const allReady = performance.now();
+  return { policies: count, createMs: created - started, allReadyMs: allReady - started, lagAfterLastCreateMs: allReady - created };
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      pods: { type: 'string', default: '100' },
+      rounds: { type: 'string', default: '3' },
+      policies: { type: 'string', default: '1000' },
+      'policy-concurrency': { type: 'string', default: '10' },
+      // The API server opens as many connections to a webhook as it has calls in flight.
+      connections: { type: 'string' },
+      'without-validation': { type: 'boolean', default: false },
+      json: { type: 'string' },
+    },
+  });
+  const pods = Number(values.pods);
+  const rounds = Number(values.rounds);
+  const policies = Number(values.policies);
+  const cluster: WebhookCluster = await startWebhookCluster(repoRoot);
+  try {
+    const { core, custom } = cluster;
+    // Warm-up: first TLS connections, JIT, the operator's caches.
+    await burst(core, INJECTED_NAMESPACE, 'warmup', 20);
+    await burst(core, BASELINE_NAMESPACE, 'warmup', 20);
+    const agent = webhookAgent(cluster.webhookCaPem, Number(values.connections ?? pods));
+    // Warm-up opens the connections (TLS handshakes) that the rounds then reuse.
+    await directBurst(agent, cluster.webhookUrl, INJECTED_NAMESPACE, Array.from({ length: pods }, (_, index) => pod(`direct-warmup-${index}`)));
+    const results: Array<{ round: number; injected: BurstResult; baseline: BurstResult; direct: LatencySummary; webhookP50: number; webhookP99: number }> = [];
+    for (let round = 1; round <= rounds; round++) {
+      const baseline = await burst(core, BASELINE_NAMESPACE, `round${round}`, pods);
+      const before = parseHistogram(await cluster.operatorMetrics(), HISTOGRAM, { webhook: 'mutate-pods' });
+      const injected = await burst(core, INJECTED_NAMESPACE, `round${round}`, pods);
+      const delta = histogramDelta(parseHistogram(await cluster.operatorMetrics(), HISTOGRAM, { webhook: 'mutate-pods' }), before);
+      if (injected.injected !== pods) throw new Error(`only ${injected.injected} of ${pods} pods got the sidecar`);
+      if (baseline.injected !== 0) throw new Error(`${baseline.injected} pods in ${BASELINE_NAMESPACE} got a sidecar; that namespace did not opt in`);
+      // The webhook server closes connections idle for 5 s; re-open them unmeasured, as steady traffic would keep them.
+      await directBurst(agent, cluster.webhookUrl, INJECTED_NAMESPACE, Array.from({ length: pods }, (_, index) => pod(`direct-warm-${round}-${index}`)));
+      const direct = await directBurst(agent, cluster.webhookUrl, INJECTED_NAMESPACE, Array.from({ length: pods }, (_, index) => pod(`direct-${round}-${index}`)));
+      if (direct.patched !== pods) throw new Error(`only ${direct.patched} of ${pods} direct reviews were answered with a patch`);
+      results.push({ round, injected, baseline, direct: direct.latency, webhookP50: histogramQuantile(delta, 0.5), webhookP99: histogramQuantile(delta, 0.99) });
+    }
+    agent.destroy();
+
+    console.log(`\n${pods} concurrent pod creations, latency in ms (p50 / p99 / max)\n`);
+    console.log('| round | pod POST through the API server, injected | same, namespace without injection | AdmissionReview straight to the webhook | webhook server time (histogram p50 / p99) |');
+    console.log('| ---: | ---: | ---: | ---: | ---: |');
+    const triple = (summary: LatencySummary) => `${ms(summary.p50)} / ${ms(summary.p99)} / ${ms(summary.max)}`;
+    for (const { round, injected, baseline, direct, webhookP50, webhookP99 } of results) {
+      console.log(`| ${round} | ${triple(injected.client)} | ${triple(baseline.client)} | ${triple(direct)} | ${ms(webhookP50)} / ${ms(webhookP99)} |`);
+    }
+    const worstP99 = Math.max(...results.map((result) => result.direct.p99));
+    console.log(`\ngoal: admission p99 <= ${GOAL_P99_MS} ms (AdmissionReview round trip to the webhook) — ${worstP99 <= GOAL_P99_MS ? 'met' : 'NOT met'} (worst round p99 ${ms(worstP99)} ms)`);
+    if (values['without-validation']) await cluster.removeValidatingWebhook();
+    const reconciled = await reconcile(custom, policies, Number(values['policy-concurrency']));
+    console.log(`\n${reconciled.policies} AccessPolicies: created in ${ms(reconciled.createMs)} ms (${values['without-validation'] ? 'validating webhook removed' : 'validating webhook included'}), all Ready=True after ${ms(reconciled.allReadyMs)} ms (${ms(reconciled.lagAfterLastCreateMs)} ms after the last create)`);
+    if (values.json) await writeFile(values.json, `${JSON.stringify({ pods, rounds: results, reconcile: reconciled }, null, 2)}\n`);
+  } catch (error) {
+    console.error(`operator log tail:\n${cluster.operatorLogs().slice(-3000)}`);
+    throw error;
+  } finally {
+    await cluster.close();
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof Error ? error.stack ?? error.message : String(error));
+  process.exitCode = 1;
+});

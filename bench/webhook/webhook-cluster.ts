@@ -1,0 +1,172 @@
+// The cluster the webhook benchmark measures: the loopback API server in this process, the real
+// operator (`node dist/cli/main.js operator`) in a process of its own, as it is deployed, the
+// webhook configurations of config/deploy/30-webhooks.yaml, and the sample identities, resources
+// and policies, in namespace payments (opted in to injection) and baseline (not opted in).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import {
+  AdmissionregistrationV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  KubeConfig,
+  type V1MutatingWebhookConfiguration,
+  type V1ValidatingWebhookConfiguration,
+} from '@kubernetes/client-node';
+import { parseAllDocuments } from 'yaml';
+import { silentLogger } from '../../api/logging/logger.js';
+import { startLoopbackApiServer, type LoopbackApiServer } from '../../e2e/apiserver/loopback-api-server.js';
+
+export const INJECTED_NAMESPACE = 'payments';
+export const BASELINE_NAMESPACE = 'baseline';
+const OPERATOR_NAMESPACE = 'gatehouse-system';
+const SERVICE_ACCOUNTS = ['ci-runner', 'backup-agent', 'billing'];
+
+export interface WebhookCluster {
+  readonly core: CoreV1Api;
+  readonly custom: CustomObjectsApi;
+  /** https://127.0.0.1:PORT of the operator's webhook server, and the CA it put into the webhook configuration. */
+  readonly webhookUrl: string;
+  readonly webhookCaPem: string;
+  /** Deletes the ValidatingWebhookConfiguration, to time reconciling without admission's share. */
+  removeValidatingWebhook(): Promise<void>;
+  /** The operator's /metrics text. */
+  operatorMetrics(): Promise<string>;
+  /** Everything the operator printed on stderr (its logs), for a failed run's report. */
+  operatorLogs(): string;
+  close(): Promise<void>;
+}
+
+type Manifest = Record<string, unknown> & { kind?: string; metadata?: { name?: string; namespace?: string } };
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer().once('error', reject).listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+async function manifestsIn(folder: string): Promise<Manifest[]> {
+  const manifests: Manifest[] = [];
+  for (const file of (await readdir(folder)).filter((name) => /\.ya?ml$/.test(name)).sort()) {
+    for (const document of parseAllDocuments(await readFile(path.join(folder, file), 'utf8'))) {
+      const value = document.toJS() as Manifest | null;
+      if (value?.kind) manifests.push(value);
+    }
+  }
+  return manifests;
+}
+
+/** The loopback API server stores Secrets as given, so stringData is encoded here as kubectl would. */
+function encodeStringData(secret: Manifest): Manifest {
+  const { stringData, ...rest } = secret as Manifest & { stringData?: Record<string, string>; data?: Record<string, string> };
+  if (!stringData) return secret;
+  const encoded = Object.fromEntries(Object.entries(stringData).map(([key, value]) => [key, Buffer.from(value).toString('base64')]));
+  return { ...rest, data: { ...(rest.data as Record<string, string> | undefined), ...encoded } };
+}
+
+const PLURALS: Record<string, string> = {
+  NonHumanIdentity: 'nonhumanidentities',
+  ProtectedResource: 'protectedresources',
+  AccessPolicy: 'accesspolicies',
+};
+
+export async function startWebhookCluster(repoRoot: string, options: { operatorLogLevel?: string } = {}): Promise<WebhookCluster> {
+  const main = path.join(repoRoot, 'dist/cli/main.js');
+  if (!existsSync(main)) throw new Error(`${main} is missing: run \`npm run build\` first`);
+  const workDir = await mkdtemp(path.join(os.tmpdir(), 'gatehouse-bench-webhook-'));
+  const [webhookPort, adminPort, controlPlanePort] = [await freePort(), await freePort(), await freePort()];
+  const apiServer: LoopbackApiServer = await startLoopbackApiServer({
+    crdDir: path.join(repoRoot, 'crds'),
+    logger: silentLogger(),
+    resolveService: () => `https://127.0.0.1:${webhookPort}`,
+  });
+  const kubeconfigPath = path.join(workDir, 'kubeconfig');
+  await apiServer.writeKubeconfig(kubeconfigPath);
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromFile(kubeconfigPath);
+  const core = kubeConfig.makeApiClient(CoreV1Api);
+  const custom = kubeConfig.makeApiClient(CustomObjectsApi);
+  const admission = kubeConfig.makeApiClient(AdmissionregistrationV1Api);
+  let operator: ChildProcess | undefined;
+  let logs = '';
+  const close = async () => {
+    if (operator && operator.exitCode === null) {
+      const exited = new Promise((resolve) => operator?.once('exit', resolve));
+      operator.kill('SIGTERM');
+      const killer = setTimeout(() => operator?.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(killer);
+    }
+    await apiServer.close();
+    await rm(workDir, { recursive: true, force: true });
+  };
+  try {
+    await seed(repoRoot, core, custom, admission);
+    operator = spawn(process.execPath, [main, 'operator', '--kubeconfig', kubeconfigPath, '--namespace', OPERATOR_NAMESPACE,
+      '--host', '127.0.0.1', '--webhook-port', String(webhookPort), '--admin-port', String(adminPort),
+      '--control-plane-port', String(controlPlanePort), '--log-level', options.operatorLogLevel ?? 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    operator.stderr?.on('data', (chunk: Buffer) => { logs += chunk.toString('utf8'); });
+    const caBundle = await waitForReady(operator, admission, adminPort, () => logs);
+    return {
+      core,
+      custom,
+      webhookUrl: `https://127.0.0.1:${webhookPort}`,
+      webhookCaPem: Buffer.from(caBundle, 'base64').toString('utf8'),
+      removeValidatingWebhook: async () => {
+        await admission.deleteValidatingWebhookConfiguration({ name: 'gatehouse-validation' });
+      },
+      operatorMetrics: async () => (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text(),
+      operatorLogs: () => logs,
+      close,
+    };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
+
+async function seed(repoRoot: string, core: CoreV1Api, custom: CustomObjectsApi, admission: AdmissionregistrationV1Api): Promise<void> {
+  await core.createNamespace({ body: { metadata: { name: OPERATOR_NAMESPACE } } });
+  await core.createNamespace({ body: { metadata: { name: INJECTED_NAMESPACE, labels: { 'gatehouse.dev/inject': 'enabled' } } } });
+  await core.createNamespace({ body: { metadata: { name: BASELINE_NAMESPACE } } });
+  for (const namespace of [INJECTED_NAMESPACE, BASELINE_NAMESPACE]) {
+    for (const name of SERVICE_ACCOUNTS) await core.createNamespacedServiceAccount({ namespace, body: { metadata: { name } } });
+  }
+  const samples = path.join(repoRoot, 'config/samples');
+  for (const secret of await manifestsIn(path.join(samples, 'secrets'))) {
+    await core.createNamespacedSecret({ namespace: secret.metadata?.namespace ?? INJECTED_NAMESPACE, body: encodeStringData(secret) });
+  }
+  for (const folder of ['identities', 'resources', 'policies']) {
+    for (const object of await manifestsIn(path.join(samples, folder))) {
+      const plural = PLURALS[object.kind ?? ''];
+      if (!plural) continue;
+      await custom.createNamespacedCustomObject({ group: 'gatehouse.dev', version: 'v1alpha1', namespace: object.metadata?.namespace ?? INJECTED_NAMESPACE, plural, body: object });
+    }
+  }
+  for (const configuration of await manifestsIn(path.join(repoRoot, 'config/deploy')).then((all) => all.filter((object) => /WebhookConfiguration$/.test(object.kind ?? '')))) {
+    if (configuration.kind === 'MutatingWebhookConfiguration') await admission.createMutatingWebhookConfiguration({ body: configuration as V1MutatingWebhookConfiguration });
+    else await admission.createValidatingWebhookConfiguration({ body: configuration as V1ValidatingWebhookConfiguration });
+  }
+}
+
+/** The operator is ready once /readyz answers and it has put its CA into the webhook configuration. */
+async function waitForReady(operator: ChildProcess, admission: AdmissionregistrationV1Api, adminPort: number, logs: () => string): Promise<string> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (operator.exitCode !== null) throw new Error(`the operator exited with ${operator.exitCode}:\n${logs().slice(-4000)}`);
+    const ready = await fetch(`http://127.0.0.1:${adminPort}/readyz`).then((response) => response.ok, () => false);
+    if (ready) {
+      const configuration = await admission.readMutatingWebhookConfiguration({ name: 'gatehouse-sidecar-injector' });
+      const caBundle = configuration.webhooks?.[0]?.clientConfig.caBundle;
+      if (caBundle && configuration.webhooks?.every((webhook) => webhook.clientConfig.caBundle)) return caBundle;
+    }
+    if (Date.now() > deadline) throw new Error(`the operator was not ready within 60 s:\n${logs().slice(-4000)}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
