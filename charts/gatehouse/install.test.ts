@@ -17,9 +17,7 @@ import { startLoopbackApiServer, type LoopbackApiServer } from '../../e2e/apiser
 
 const NAMESPACE = 'gatehouse-system';
 const SIDECAR_IMAGE = 'registry.example.com/gatehouse/sidecar:e2e';
-// The loopback API server does not serve policy/v1 PodDisruptionBudgets, so the install leaves the
-// PDB out; chart.test.ts checks it against the Kubernetes schema instead.
-const INSTALL_VALUES = ['--set', 'podDisruptionBudget.enabled=false', '--set', `sidecar.image=${SIDECAR_IMAGE}`];
+const INSTALL_VALUES = ['--set', `sidecar.image=${SIDECAR_IMAGE}`];
 
 let server: LoopbackApiServer;
 let tools: KubeTools;
@@ -58,9 +56,7 @@ async function apply(objects: readonly object[]): Promise<{ code: number; stdout
 }
 
 function namespace(name: string, labels: Record<string, string> = {}): object {
-  // The real API server labels every namespace with its name; the loopback one does not, so the
-  // test does, since the webhooks' namespace selectors rely on it.
-  return { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels: { 'kubernetes.io/metadata.name': name, ...labels } } };
+  return { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } };
 }
 
 function pod(name: string, namespaceName: string, labels: Record<string, string> = {}): object {
@@ -100,6 +96,7 @@ describe('helm install into the loopback API server, then the e2e scenario', () 
     expect(installed).toContain('kubectl label namespace payments gatehouse.dev/inject=enabled');
     const releases = JSON.parse(await ok(tools.helm(['list', '-n', NAMESPACE, '-o', 'json']))) as { name: string; status: string; chart: string }[];
     expect(releases).toEqual([expect.objectContaining({ name: 'gatehouse', status: 'deployed', chart: 'gatehouse-0.1.0' })]);
+    expect(await ok(tools.kubectl(['get', 'poddisruptionbudget', '-n', NAMESPACE, '-o', 'name']))).toBe('poddisruptionbudget.policy/gatehouse-operator\n');
 
     // The operator, with exactly the installed Deployment's arguments; only ports and the bind
     // address change, since every replica here shares one loopback interface.
@@ -161,7 +158,7 @@ describe('helm install into the loopback API server, then the e2e scenario', () 
     expect((await getPod('ci-3', 'payments')).spec?.initContainers ?? []).toEqual([]);
 
     expect(await ok(tools.helm(['uninstall', 'gatehouse', '-n', NAMESPACE]))).toContain('release "gatehouse" uninstalled');
-    expect((await ok(tools.kubectl(['get', 'deployments,services,serviceaccounts,roles,rolebindings,configmaps', '-n', NAMESPACE, '-o', 'name']))).trim()).toBe('serviceaccount/ci-runner');
+    expect((await ok(tools.kubectl(['get', 'deployments,services,serviceaccounts,roles,rolebindings,configmaps,poddisruptionbudgets', '-n', NAMESPACE, '-o', 'name']))).trim()).toBe('serviceaccount/ci-runner');
     expect((await ok(tools.kubectl(['get', 'mutatingwebhookconfigurations,validatingwebhookconfigurations,clusterroles,clusterrolebindings', '-o', 'name']))).trim()).toBe('');
     // Helm never deletes CRDs it installed from crds/ (it would delete every policy with them).
     expect(await ok(tools.kubectl(['get', 'crd', 'accesspolicies.gatehouse.dev', '-o', 'name']))).toContain('accesspolicies.gatehouse.dev');

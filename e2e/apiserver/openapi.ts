@@ -1,10 +1,12 @@
 // The OpenAPI documents kubectl reads before apply, create and explain. /openapi/v3 lists one document
 // per group version; each declares the fieldValidation query parameter on PATCH (so kubectl
-// validates server-side with fieldValidation=Strict) and, for CRD kinds, their schema (so `kubectl
-// explain` works). /openapi/v2 is answered with an empty protobuf Document: kubectl insists on
-// fetching it, and an empty one means "no client-side schema", which is what we want.
+// validates server-side with fieldValidation=Strict) and the schema of its kinds (so `kubectl
+// explain` works): a CRD's openAPIV3Schema, or a built-in's from the client-node models. /openapi/v2
+// is answered with an empty protobuf Document: kubectl insists on fetching it, and an empty one means
+// "no client-side schema", which is what we want.
 import { createHash } from 'node:crypto';
-import type { ResourceType, ResourceTypeRegistry } from './resource-types.js';
+import { builtinModel, openApiComponentsOf } from './builtin-schema.js';
+import { apiVersionOf, type ResourceType, type ResourceTypeRegistry } from './resource-types.js';
 
 // The media type the real server answers with (the request's '@' form does not parse as a MIME type).
 export const OPENAPI_V2_MEDIA_TYPE = 'application/com.github.proto-openapi.spec.v2.v1.0+protobuf';
@@ -35,7 +37,12 @@ export function groupVersionDocument(registry: ResourceTypeRegistry, group: stri
     paths[prefix] = { post: operation('post') };
     paths[`${prefix}/{name}`] = { put: operation('put'), patch: operation('patch') };
     const schema = type.schemas?.get(version);
-    if (schema !== undefined) {
+    const model = type.crdName === undefined ? builtinModel(apiVersionOf(group, version), type.kind) : undefined;
+    if (model !== undefined) {
+      const { root, components } = openApiComponentsOf(model);
+      Object.assign(schemas, components);
+      schemas[root] = { ...components[root], 'x-kubernetes-group-version-kind': [gvk] };
+    } else if (schema !== undefined) {
       const properties = { ...(schema.properties as Record<string, unknown> | undefined), metadata: { description: 'Standard object metadata.', type: 'object' } };
       schemas[schemaName(type, version)] = { ...schema, properties, 'x-kubernetes-group-version-kind': [gvk] };
     }

@@ -1,10 +1,12 @@
 // The verbs on stored resources — get, list, create, update, patch, delete, deletecollection — with the
 // real request semantics around storage: namespace checks, generateName, status subresource splitting,
-// admission (mutating → schema → validating), CRD schema validation and pruning, managedFields.
+// admission (mutating → schema → validating), built-in decoding against the Kubernetes schema, CRD
+// schema validation and pruning, managedFields.
 import { randomBytes } from 'node:crypto';
 import { AdmissionChain, type AdmissionOperation, type AdmissionUser } from './admission.js';
 import { ApiStatusError, badRequest, invalid, notFound } from './api-status.js';
 import { createDefaults, normalizeOnWrite, withNamespaceNameLabel } from './builtin-defaults.js';
+import { builtinModel, checkBuiltinObject } from './builtin-schema.js';
 import { clone, isJsonObject, type JsonObject, type KubeObject } from './objects.js';
 import type { ObjectStore } from './object-store.js';
 import { applyJsonPatch, applyMergePatch, applyServerSideApply, applyStrategicMergePatch, fieldsV1Of, type PatchType } from './patch.js';
@@ -236,11 +238,44 @@ export class ResourceApi {
   /** Mutating webhooks, then schema validation and type checks, then validating webhooks. */
   private async admit(context: RequestContext, operation: AdmissionOperation, object: KubeObject, old: KubeObject | undefined): Promise<KubeObject> {
     const dryRun = isDryRun(context.query);
-    const mutated = (await this.admission.mutate(this.attributes(context, operation, object, old, dryRun))) ?? object;
-    const checked = this.validateSchema(context.target, mutated, context.query.get('fieldValidation'), context.warnings);
+    const decoded = this.decodeBuiltin(context.target, object, context.query.get('fieldValidation'), context.warnings);
+    const mutated = (await this.admission.mutate(this.attributes(context, operation, decoded, old, dryRun))) ?? decoded;
+    // A webhook's additions are decoded too; their unknown fields are dropped without bothering the client.
+    const remade = mutated === decoded ? mutated : this.decodeBuiltin(context.target, mutated, 'Ignore', undefined);
+    // Like the real namespace strategy's Canonicalize, the name label survives a webhook that drops it.
+    if (context.target.type.group === '' && context.target.type.plural === 'namespaces') withNamespaceNameLabel(remade);
+    const checked = this.validateSchema(context.target, remade, context.query.get('fieldValidation'), context.warnings);
     const final = this.hooks.beforeWrite?.(context.target.type, checked) ?? checked;
     await this.admission.validate(this.attributes(context, operation, final, old, dryRun));
     return final;
+  }
+
+  /**
+   * What decoding into the Go types does on the real server for built-in kinds: a wrong type is a 400,
+   * unknown fields are a 400 under Strict, a warning under Warn (the default) and dropped either way.
+   */
+  private decodeBuiltin(target: ResourceTarget, object: KubeObject, fieldValidation: string | null, warnings: string[] | undefined): KubeObject {
+    if (target.type.crdName !== undefined) return object;
+    const model = builtinModel(apiVersionOf(target.type.group, target.version), target.type.kind);
+    if (model === undefined) return object;
+    const { problems, pruned } = checkBuiltinObject(model, this.present(target, object));
+    const kind = target.type.kind;
+    const cannotHandle = `${kind} in version "${target.version}" cannot be handled as a ${kind}`;
+    const typeError = problems.find((problem) => problem.kind === 'type');
+    if (typeError !== undefined) {
+      if (typeError.goField === undefined) throw new ApiStatusError(500, 'InternalError', `Internal error occurred: ${typeError.path}: ${typeError.message}`);
+      throw badRequest(`${cannotHandle}: json: cannot unmarshal ${typeError.jsonType} into Go struct field ${typeError.goField} of type ${typeError.goType}`);
+    }
+    const unknownFields = problems.filter((problem) => problem.kind === 'unknown').map((problem) => problem.path.slice(1));
+    if (fieldValidation === 'Strict' && unknownFields.length > 0) {
+      throw badRequest(`${cannotHandle}: strict decoding error: ${unknownFields.map((field) => `unknown field "${field}"`).join(', ')}`);
+    }
+    if (fieldValidation !== 'Ignore') warnings?.push(...unknownFields.map((field) => `unknown field "${field}"`));
+    // Required fields are not checked: the real server's validation differs per kind from the models' list.
+    const decoded = pruned as KubeObject;
+    if (object.apiVersion === undefined) delete decoded.apiVersion;
+    if (object.kind === undefined) delete decoded.kind;
+    return decoded;
   }
 
   private validateSchema(target: ResourceTarget, object: KubeObject, fieldValidation: string | null, warnings: string[] | undefined): KubeObject {
