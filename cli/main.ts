@@ -3,18 +3,43 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { GatehouseError, isGatehouseError } from '../api/errors.js';
-import { generateCommand } from './commands/generate.js';
-import { policyTestCommand } from './commands/policy-test.js';
-import { explainCommand } from './commands/explain.js';
-import { validateCommand } from './commands/validate.js';
-import { devCommand } from './commands/dev.js';
 import type { CliCommand, CliIO } from './io.js';
 
-export const COMMANDS: readonly CliCommand[] = [validateCommand, policyTestCommand, explainCommand, devCommand, generateCommand];
+/**
+ * Every command, by the words that name it, loaded only when run: a sidecar process must not pay
+ * for the operator's Kubernetes client (about 40 MB of RSS), nor the operator for the PostgreSQL
+ * proxy. `cli/main.test.ts` checks each entry's words against the command it loads.
+ */
+interface CommandEntry {
+  readonly path: readonly string[];
+  load(): Promise<CliCommand>;
+}
 
-export function helpText(): string {
-  const width = Math.max(...COMMANDS.map((command) => command.usage.length));
-  const lines = COMMANDS.map((command) => `  ${command.usage.padEnd(width)}  ${command.summary}`);
+export const COMMAND_ENTRIES: readonly CommandEntry[] = [
+  { path: ['validate'], load: async () => (await import('./commands/validate.js')).validateCommand },
+  { path: ['policy', 'test'], load: async () => (await import('./commands/policy-test.js')).policyTestCommand },
+  { path: ['explain'], load: async () => (await import('./commands/explain.js')).explainCommand },
+  { path: ['dev'], load: async () => (await import('./commands/dev.js')).devCommand },
+  { path: ['sidecar'], load: async () => (await import('./commands/sidecar.js')).sidecarCommand },
+  { path: ['operator'], load: async () => (await import('./commands/operator.js')).operatorCommand },
+  { path: ['sessions'], load: async () => (await import('./commands/sessions.js')).sessionsCommand },
+  { path: ['requests'], load: async () => (await import('./commands/requests.js')).requestsCommand },
+  { path: ['approve'], load: async () => (await import('./commands/approve.js')).approveCommand },
+  { path: ['deny'], load: async () => (await import('./commands/deny.js')).denyCommand },
+  { path: ['generate', 'crds'], load: async () => (await import('./commands/generate.js')).generateCommand },
+];
+
+/** Loads every command (for the help text, which lists them all), one after another. */
+export async function loadCommands(): Promise<CliCommand[]> {
+  const commands: CliCommand[] = [];
+  for (const entry of COMMAND_ENTRIES) commands.push(await entry.load());
+  return commands;
+}
+
+export async function helpText(): Promise<string> {
+  const commands = await loadCommands();
+  const width = Math.max(...commands.map((command) => command.usage.length));
+  const lines = commands.map((command) => `  ${command.usage.padEnd(width)}  ${command.summary}`);
   return [
     'gatehouse — identity-aware enforcement for non-human access to databases, APIs, clusters and hosts',
     '',
@@ -26,18 +51,18 @@ export function helpText(): string {
   ].join('\n');
 }
 
-function findCommand(argv: readonly string[]): { command: CliCommand; rest: string[] } | undefined {
-  const matches = COMMANDS.filter((command) => command.path.every((word, index) => argv[index] === word));
-  const best = matches.sort((a, b) => b.path.length - a.path.length)[0];
-  return best ? { command: best, rest: argv.slice(best.path.length) } : undefined;
+async function findCommand(argv: readonly string[]): Promise<{ command: CliCommand; rest: string[] } | undefined> {
+  const matches = COMMAND_ENTRIES.filter((entry) => entry.path.every((word, index) => argv[index] === word));
+  const best = [...matches].sort((a, b) => b.path.length - a.path.length)[0];
+  return best ? { command: await best.load(), rest: argv.slice(best.path.length) } : undefined;
 }
 
 export async function runCli(argv: readonly string[], io: CliIO): Promise<number> {
   if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') {
-    io.stdout(helpText());
+    io.stdout(await helpText());
     return argv.length === 0 ? 2 : 0;
   }
-  const found = findCommand(argv);
+  const found = await findCommand(argv);
   if (!found) {
     io.stderr(`${new GatehouseError('GH_ERR_USAGE', { detail: `Unknown command "${argv.join(' ')}"` }).message}\n`);
     return 2;

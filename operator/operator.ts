@@ -1,9 +1,12 @@
 // `gatehouse operator`: the long-running process in the cluster. Every replica watches the four
 // kinds, Pods, ServiceAccounts and Secrets, serves the policy discovery service (sidecars connect
 // here, proven by their projected ServiceAccount tokens) and /metrics /healthz /readyz; the replica
-// holding the Lease also runs the reconcilers that write status and finalizers. Resolves once the
-// informers synced and every server listens; close() drains in reverse order.
+// holding the Lease also runs the reconcilers that write status and finalizers. Every replica also
+// turns held statements into AccessRequests (RequestApproval) and admits their decisions (webhook).
+// Resolves once the informers synced and every server listens; close() drains in reverse order.
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { hostname } from 'node:os';
+import { setTimeout as delay } from 'node:timers/promises';
 import { KubeConfig } from '@kubernetes/client-node';
 import { Registry } from 'prom-client';
 import { GatehouseError } from '../api/errors.js';
@@ -13,6 +16,8 @@ import { startAdminServer, type AdminServer } from '../sidecar/admin/admin-serve
 import type { ClusterObjects } from './admission/gatehouse-validation.js';
 import type { InjectionContext, PodLike } from './admission/pod-injection.js';
 import { startWebhookServer, type WebhookServer } from './admission/webhook-server.js';
+import { createClusterApprovals, type ClusterApprovals } from './approvals/cluster-approvals.js';
+import type { NotificationTargets } from './approvals/approval-notifier.js';
 import { StaticCertificateSource, type CertificateSource } from './certs/certificate-source.js';
 import { webhookTlsClusterFrom } from './certs/kube-client-adapter.js';
 import { WebhookCertManager } from './certs/webhook-cert-manager.js';
@@ -22,10 +27,11 @@ import { carriesSidecar, identityOfPod } from './cluster-control-plane/sidecar-p
 import { createControlPlaneMetrics } from './control-plane/control-plane-metrics.js';
 import { nodeAuthenticatorFrom } from './control-plane/identity-authenticator.js';
 import { SnapshotCache } from './control-plane/snapshot-cache.js';
-import { startDiscoveryServer, type DiscoveryServer } from './control-plane/stream-server.js';
+import { startDiscoveryServer, type DiscoveryServer, type ExtraDiscoveryHandlers, type NodeAuthenticator } from './control-plane/stream-server.js';
 import { createAuthenticator } from './identity/identity-resolver.js';
+import { parseJson, sendRequest } from './identity/https-client.js';
 import { discoverClusterIssuer, inClusterApiServer, clusterJwks, type ApiServerAccess } from './identity/in-cluster.js';
-import { createTokenReviewVerifier } from './identity/token-review.js';
+import { createTokenReviewVerifier, TOKEN_REVIEW_PATH } from './identity/token-review.js';
 import { createServiceAccountTokenVerifier } from './identity/token-verifier.js';
 import type { ServiceAccountVerifier } from './identity/workload-identity.js';
 import { createKubeClient, loadKubeConfig, RESOURCE_TYPES, type KubeClient, type KubeObject, type ResourceType } from './kube/kube-client.js';
@@ -41,11 +47,14 @@ import { PolicyReconciler } from './reconcile/policy-reconciler.js';
 import { ReconcileTerm, type ReconcilerSet } from './reconcile/reconcile-term.js';
 import { ResourceReconciler } from './reconcile/resource-reconciler.js';
 import { selectForIdentity } from './local-control-plane/local-snapshot.js';
+import { loadRecordingSigner } from './recordings/recording-key-secret.js';
+import { startRecordingService, type RecordingService } from './recordings/recording-service.js';
+import type { RecordingStore, RetentionOptions } from './recordings/recording-store.js';
 
 export const LEASE_NAME = 'gatehouse-operator';
 export const DEFAULT_SIDECAR_IMAGE = 'gatehouse/sidecar:0.1.0';
-/** As config/deploy/30-webhooks.yaml names them. */
-export const DEFAULT_WEBHOOK_CONFIGURATIONS = { mutating: ['gatehouse-sidecar-injector'], validating: ['gatehouse-validation'] } as const;
+/** As config/deploy/30-webhooks.yaml names them (injection, AccessRequest decisions; validation). */
+export const DEFAULT_WEBHOOK_CONFIGURATIONS = { mutating: ['gatehouse-sidecar-injector', 'gatehouse-accessrequest-decisions'], validating: ['gatehouse-validation'] } as const;
 
 /** The control plane's serving certificate and the CA sidecars verify it with. */
 export interface ServingCertificates {
@@ -55,6 +64,17 @@ export interface ServingCertificates {
 }
 
 export type IdentityVerification = 'token-review' | 'jwks';
+
+/** Where session recordings uploaded by sidecars (ReportEvents) are stored, and for how long. */
+export interface RecordingOptions {
+  readonly dir: string;
+  readonly retention?: RetentionOptions;
+  /** The Secret in the operator's namespace holding the checkpoint signing key; gatehouse-recording-key by default. */
+  readonly keySecretName?: string;
+}
+
+/** Where the admin server publishes the recording key's public JWKS, for `gatehouse sessions verify --key`. */
+export const RECORDING_JWKS_PATH = '/recordings/jwks.json';
 
 export interface OperatorOptions {
   /** Kubeconfig file; KUBECONFIG, ~/.kube/config or the pod's ServiceAccount when absent. */
@@ -96,6 +116,15 @@ export interface OperatorOptions {
   readonly drainMs?: number;
   /** Revoke every issued credential on shutdown (dynamic roles dropped). Default true. */
   readonly revokeOnShutdown?: boolean;
+  /** Store session recordings; without it ReportEvents answers UNIMPLEMENTED and sidecars keep events in their spool. */
+  readonly recordings?: RecordingOptions;
+  /** Where new AccessRequests and decisions are announced (generic JSON webhook, Slack-compatible); nowhere by default. */
+  readonly approvalNotifications?: NotificationTargets;
+  /**
+   * The operator's own Kubernetes user, the only one the decision webhook lets initialise and expire
+   * AccessRequests. Asked from the API server (a TokenReview of the operator's own token) when absent.
+   */
+  readonly operatorUser?: string;
 }
 
 export interface RunningOperator {
@@ -104,6 +133,8 @@ export interface RunningOperator {
   caBundle(): string;
   readonly registry: Registry;
   readonly controlPlane: ClusterControlPlane;
+  /** The recording store, when recordings are on. */
+  readonly recordings?: RecordingStore;
   isLeader(): boolean;
   close(): Promise<void>;
 }
@@ -195,7 +226,11 @@ async function start(options: OperatorOptions, cleanups: Cleanup[], closeAll: ()
   let phase = 'informers not synced';
 
   // Servers first that only need to exist: health and metrics answer from the start.
-  const admin: AdminServer = await startAdminServer({ host, port: options.adminPort, registry, notReadyReason: () => (phase === 'ready' ? undefined : phase) });
+  let recordingJwks: string | undefined;
+  const admin: AdminServer = await startAdminServer({
+    host, port: options.adminPort, registry, notReadyReason: () => (phase === 'ready' ? undefined : phase),
+    routes: (request, response) => serveRecordingJwks(request, response, recordingJwks, options.recordings !== undefined),
+  });
   cleanups.push(() => admin.close());
 
   const informers = startInformers(client, logger, kubeMetrics);
@@ -241,7 +276,19 @@ async function start(options: OperatorOptions, cleanups: Cleanup[], closeAll: ()
 
   const tls = await servingTls(options, client);
   cleanups.push(() => tls.stop());
-  const discovery = await startControlPlaneServer(options, kubeConfig, stores, cache, cpMetrics, host, tls.source);
+  const authenticator = await clusterNodeAuthenticator(options, kubeConfig, stores);
+  const recordings = options.recordings ? await startRecordings(options.recordings, options, client, registry, authenticator) : undefined;
+  // Cleanups run in reverse: the discovery server stops taking uploads first, then open sessions are sealed.
+  if (recordings) cleanups.push(() => recordings.close());
+  if (recordings) recordingJwks = JSON.stringify({ keys: [recordings.publicJwk] });
+  const approvals = await clusterApprovals(options, kubeConfig, client, registry, authenticator);
+  // Before the servers' cleanups, so it runs after them: no new request is queued while it drains.
+  cleanups.push(() => flushWithin(approvals, options.drainMs ?? 5_000, log));
+  const extraHandlers: ExtraDiscoveryHandlers = {
+    ...(recordings ? { ReportEvents: recordings.reportEvents } : {}),
+    RequestApproval: approvals.handler,
+  };
+  const discovery = await startControlPlaneServer(options, authenticator, extraHandlers, cache, cpMetrics, host, tls.source);
   cleanups.push(() => discovery.close(options.drainMs ?? 5_000));
   const webhooks = await startWebhookServer({
     host,
@@ -249,6 +296,7 @@ async function start(options: OperatorOptions, cleanups: Cleanup[], closeAll: ()
     tls: tls.source,
     injection: (pod, namespace) => injectionContext(options, stores, informers.Namespace, client, tls.caBundle(), pod, namespace),
     clusterView: (namespace) => clusterView(stores, namespace),
+    accessRequests: approvals.webhook,
     logger,
     registry,
   });
@@ -265,6 +313,7 @@ async function start(options: OperatorOptions, cleanups: Cleanup[], closeAll: ()
     caBundle: () => tls.caBundle(),
     registry,
     controlPlane,
+    ...(recordings ? { recordings: recordings.store } : {}),
     isLeader: () => term() !== undefined,
     close: async () => {
       phase = 'shutting down';
@@ -418,30 +467,96 @@ function clusterView(stores: ClusterStores, namespace: string): ClusterObjects {
   return { identities: stores.identities.list(namespace), resources: stores.resources.list(namespace), policies: stores.policies.list(namespace), secrets };
 }
 
+/** Sidecars prove their pod with its projected ServiceAccount token: one authenticator for every method of the service. */
+async function clusterNodeAuthenticator(options: OperatorOptions, kubeConfig: KubeConfig, stores: ClusterStores): Promise<NodeAuthenticator> {
+  const api = await apiServerAccess(kubeConfig);
+  const issuer = options.serviceAccountIssuer ?? (await discoverClusterIssuer(api));
+  const verifier = await serviceAccountVerifier(api, options.identityVerification ?? 'token-review', issuer);
+  return nodeAuthenticatorFrom(createAuthenticator({ serviceAccounts: { issuer, verifier }, identities: () => stores.identities.list() }));
+}
+
+/** Approvals in the cluster: the RequestApproval handler, the decision webhook's rules and the notifier, metrics on the operator's registry. */
+async function clusterApprovals(options: OperatorOptions, kubeConfig: KubeConfig, client: KubeClient, registry: Registry, authenticator: NodeAuthenticator): Promise<ClusterApprovals> {
+  const operatorUser = options.operatorUser ?? (await ownKubernetesUser(await apiServerAccess(kubeConfig)));
+  options.logger.info({ operatorUser, notifications: Object.keys(options.approvalNotifications ?? {}) }, 'approvals served');
+  return createClusterApprovals({ kube: client, registry, logger: options.logger, authenticator, operatorUser, notifications: options.approvalNotifications ?? {} });
+}
+
+/**
+ * Who the API server says the operator is (TokenReview of its own token), so the decision webhook
+ * trusts exactly the user the operator's writes arrive as; a guess from flags could trust someone else.
+ */
+async function ownKubernetesUser(api: ApiServerAccess): Promise<string> {
+  const token = await api.bearerToken();
+  const body = JSON.stringify({ apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } });
+  const response = await sendRequest(new URL(TOKEN_REVIEW_PATH, api.server), { method: 'POST', headers: { 'content-type': 'application/json', accept: 'application/json' }, body }, { ca: api.ca, bearerToken: api.bearerToken })
+    .catch((error: unknown) => {
+      throw new GatehouseError('GH_ERR_OPERATOR_STARTUP', { detail: `the TokenReview of the operator's own token failed (${error instanceof Error ? error.message : String(error)}); pass --operator-user` }, { cause: error });
+    });
+  const review = response.status === 201 || response.status === 200 ? (parseJson(response.body) as { status?: { authenticated?: unknown; user?: { username?: unknown } } }) : undefined;
+  const username = review?.status?.authenticated === true ? review.status.user?.username : undefined;
+  if (typeof username !== 'string' || username === '') {
+    throw new GatehouseError('GH_ERR_OPERATOR_STARTUP', { detail: `the API server did not say who the operator's own token belongs to (TokenReview answered ${response.status}); it needs create on tokenreviews, or pass --operator-user` });
+  }
+  return username;
+}
+
+/** Queued notifications get the drain period to go out; whatever is still retrying after it is dropped. */
+async function flushWithin(approvals: ClusterApprovals, ms: number, log: Logger): Promise<void> {
+  const flushed = await Promise.race([approvals.flush().then(() => true), delay(ms, false, { ref: false })]);
+  if (!flushed) log.warn({ waitedMs: ms }, 'approval notifications still queued at shutdown were dropped');
+}
+
+interface RunningRecordings extends RecordingService {
+  readonly publicJwk: object;
+}
+
+/** The recording store over its folder, signing with the key from the operator's Secret (created on first start). */
+async function startRecordings(recording: RecordingOptions, options: OperatorOptions, client: KubeClient, registry: Registry, authenticator: NodeAuthenticator): Promise<RunningRecordings> {
+  const signer = await loadRecordingSigner({
+    client, namespace: options.namespace, logger: options.logger, ...(recording.keySecretName ? { secretName: recording.keySecretName } : {}),
+  });
+  const service = await startRecordingService({
+    dir: recording.dir, signer, registry, logger: options.logger, authenticator, ...(recording.retention ? { retention: recording.retention } : {}),
+  });
+  options.logger.info({ dir: recording.dir, kid: signer.kid }, 'session recordings stored');
+  return { ...service, close: () => service.close(), publicJwk: signer.publicJwk };
+}
+
+/** GET /recordings/jwks.json: the public half of the checkpoint key; public by nature, so served without auth. */
+function serveRecordingJwks(request: IncomingMessage, response: ServerResponse, jwks: string | undefined, enabled: boolean): boolean {
+  if (request.url?.split('?')[0] !== RECORDING_JWKS_PATH) return false;
+  if (request.method !== 'GET' && request.method !== 'HEAD') {
+    response.writeHead(405, { allow: 'GET, HEAD' }).end();
+  } else if (jwks === undefined) {
+    response.writeHead(enabled ? 503 : 404, { 'content-type': 'text/plain' }).end(enabled ? 'recordings are not started yet\n' : 'recordings are off: start the operator with --recordings-dir\n');
+  } else {
+    response.writeHead(200, { 'content-type': 'application/jwk-set+json', 'cache-control': 'no-cache' }).end(request.method === 'HEAD' ? undefined : jwks);
+  }
+  return true;
+}
+
 /**
  * The discovery service, restarted on the same port when the serving certificate rotates (gRPC
  * cannot swap it in place). Sidecars reconnect with backoff and keep their snapshot meanwhile.
  */
 async function startControlPlaneServer(
   options: OperatorOptions,
-  kubeConfig: KubeConfig,
-  stores: ClusterStores,
+  authenticator: NodeAuthenticator,
+  extraHandlers: ExtraDiscoveryHandlers,
   cache: SnapshotCache,
   metrics: ReturnType<typeof createControlPlaneMetrics>,
   host: string,
   tls: CertificateSource,
 ): Promise<DiscoveryServer> {
-  const api = await apiServerAccess(kubeConfig);
-  const issuer = options.serviceAccountIssuer ?? (await discoverClusterIssuer(api));
-  const verifier = await serviceAccountVerifier(api, options.identityVerification ?? 'token-review', issuer);
-  const authenticate = createAuthenticator({ serviceAccounts: { issuer, verifier }, identities: () => stores.identities.list() });
   const proto = loadDiscoveryProto();
   const serve = (port: number): Promise<DiscoveryServer> => {
     const { cert, key } = tls.current();
     return startDiscoveryServer({
       proto,
       watcher: cache,
-      authenticator: nodeAuthenticatorFrom(authenticate),
+      authenticator,
+      extraHandlers,
       metrics,
       logger: options.logger,
       transport: { kind: 'tls', keyPem: key, certPem: cert },

@@ -12,7 +12,7 @@ import type { PostgresResourceState } from './postgres/session/resource-state.js
 export interface SnapshotExpiry {
   /** Epoch ms. */
   readonly at: number;
-  /** What denied statements are told (42501). */
+  /** What denied statements are told (42501) and new sessions' FATAL says: the lost control plane, or the credential. */
   readonly message: string;
 }
 
@@ -95,5 +95,7 @@ export function expiredView(state: PostgresResourceState, expiry: SnapshotExpiry
     copyOutHitsMaskedColumns: (tables) => state.copyOutHitsMaskedColumns(tables),
     credential: { username: state.credential?.username ?? '', password: '', expiresAt: expiry.at },
     ...(state.caPem !== undefined ? { caPem: state.caPem } : {}),
+    // Without this a new session's FATAL would blame the placeholder credential, even when the cause is the lost control plane.
+    refusal: expiry.message,
   };
 }

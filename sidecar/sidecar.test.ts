@@ -129,11 +129,16 @@ describe('Sidecar fails closed on an expired snapshot', () => {
 
     await waitFor('the snapshot expired', () => client.expired(), SNAPSHOT_TTL_MS + 2_000);
     const denied = await session.run(ORDERS);
-    expect(denied.stderr).toContain('ERROR:  42501: gatehouse: policy snapshot expired: control plane unreachable for longer than the snapshot TTL');
+    const since = new Date(client.lostSince()!);
+    expect(Math.abs(since.getTime() - lostAt)).toBeLessThan(1_000);
+    const lostControlPlane = `policy snapshot expired: control plane unreachable since ${since.toISOString()}, longer than the snapshot TTL`;
+    expect(denied.stderr).toContain(`ERROR:  42501: gatehouse: ${lostControlPlane}`);
     expect(denied.stderr).toContain('Denied by Gatehouse policy: rule gatehouse/snapshot-expired (deny).');
+    // A new session is told the same cause, not that its (placeholder) credential expired.
     const refused = await psqlOnce(port, 'SELECT 1');
     expect(refused.code).toBe(2);
-    expect(refused.stderr).toContain('FATAL:  gatehouse: the credential for db has expired');
+    expect(refused.stderr).toContain(`FATAL:  gatehouse: ${lostControlPlane}`);
+    expect(refused.stderr).not.toContain('credential');
     expect(await expiredGauge(metrics)).toBe(1);
     expect(sidecar.notReadyReason()).toBeUndefined(); // startup-probe semantics: still serving (denials)
 
@@ -154,7 +159,7 @@ describe('Sidecar fails closed on an expired snapshot', () => {
     await waitFor('the credential expired', () => client.expired(), 3_000);
     const denied = await session.run(ORDERS);
     expect(denied.stderr).toMatch(/42501: gatehouse: policy snapshot expired: the credential for db expired at \S+ and no renewal arrived/);
-    expect((await psqlOnce(port, 'SELECT 1')).stderr).toContain('FATAL:  gatehouse: the credential for db has expired');
+    expect((await psqlOnce(port, 'SELECT 1')).stderr).toMatch(/FATAL: {2}gatehouse: policy snapshot expired: the credential for db expired at \S+ and no renewal arrived/);
 
     // A renewal extends the same login: the session is not cut, and is served again.
     fixture.cache.setSnapshot(NODE, setsFor(withCredential(snapshotFor(), APP_OWNER.password, Date.now() + 60_000)));

@@ -8,6 +8,7 @@ import { formatErrorMessage } from '../api/errors.js';
 import type { Logger } from '../api/logging/logger.js';
 import type { SqlClassifier } from '../api/sql/classify.js';
 import type { SidecarSnapshot, SnapshotResource, UpstreamCredential } from '../api/snapshot/sidecar-snapshot.js';
+import type { StatementApprovals } from './approvals/statement-approvals.js';
 import { expiredView, type SnapshotExpiry } from './expired-state.js';
 import { METRIC_PREFIX, type SidecarMetrics } from './metrics/sidecar-metrics.js';
 import { PostgresListener } from './postgres/postgres-listener.js';
@@ -19,6 +20,8 @@ import type { SessionRecorder } from './recording/session-recorder.js';
 export interface SnapshotLease {
   /** Epoch ms after which the applied snapshot must not be enforced; undefined for no limit. */
   expiresAt(): number | undefined;
+  /** Epoch ms since when the control plane is unreachable; undefined while connected. Named in refusals. */
+  lostSince?(): number | undefined;
 }
 
 export interface SidecarOptions {
@@ -36,6 +39,8 @@ export interface SidecarOptions {
   readonly lease?: SnapshotLease;
   /** Epoch ms; Date.now by default. Must be the lease's clock. */
   readonly clock?: () => number;
+  /** Holds require-approval statements for a human decision; without it they are denied. */
+  readonly approvals?: StatementApprovals;
 }
 
 /**
@@ -205,7 +210,12 @@ export class Sidecar {
     const credential = this.snapshot?.resources.find((entry) => entry.credential?.expiresAt === at);
     return credential
       ? formatErrorMessage('GH_ERR_SNAPSHOT_CREDENTIAL_EXPIRED', { resource: credential.resource.metadata.name, at: iso })
-      : formatErrorMessage('GH_ERR_SNAPSHOT_EXPIRED', { at: iso });
+      : formatErrorMessage('GH_ERR_SNAPSHOT_EXPIRED', { at: iso, since: this.lostSinceText() });
+  }
+
+  private lostSinceText(): string {
+    const since = this.options.lease?.lostSince?.();
+    return since === undefined ? 'an unknown time' : new Date(since).toISOString();
   }
 
   private registerExpiryGauge(): void {
@@ -234,6 +244,7 @@ export class Sidecar {
       logger: this.options.logger,
       recorder: this.options.recorder,
       limits: this.limits,
+      ...(this.options.approvals ? { approvals: this.options.approvals } : {}),
     });
     await listener.start();
     this.options.logger.info({ resource: name, port: listener.port }, 'listening');

@@ -2,6 +2,9 @@
 // TypeScript types, the local validator and the generated CRDs in crds/. Field names are the
 // contract in DESIGN.md; rename nothing without saying so.
 import { Type, type Static } from '@sinclair/typebox';
+import {
+  ACCESS_REQUEST_PHASES, CREDENTIAL_STRATEGIES, DETECTORS, EFFECTS, MASKING_STRATEGIES, PROTOCOLS, TLS_MODES,
+} from './vocabulary.js';
 import { SQL_OPERATIONS } from '../sql/operations.js';
 import {
   Conditions,
@@ -15,6 +18,8 @@ import {
 export const API_GROUP = 'gatehouse.dev';
 export const API_VERSION = 'v1alpha1';
 export const GROUP_VERSION = `${API_GROUP}/${API_VERSION}`;
+
+export { ACCESS_REQUEST_PHASES, CREDENTIAL_STRATEGIES, DETECTORS, EFFECTS, MASKING_STRATEGIES, PROTOCOLS, TLS_MODES };
 
 // ── shared pieces ───────────────────────────────────────────────────────────────────────────────
 
@@ -74,10 +79,7 @@ export const NonHumanIdentitySpec = ObjectWithRules(
 
 // ── ProtectedResource ───────────────────────────────────────────────────────────────────────────
 
-export const PROTOCOLS = ['postgres', 'mysql', 'http', 'kubernetes', 'ssh', 'tcp'] as const;
 export type Protocol = (typeof PROTOCOLS)[number];
-export const TLS_MODES = ['disable', 'prefer', 'require', 'verify-full'] as const;
-export const CREDENTIAL_STRATEGIES = ['static', 'postgres-dynamic', 'jwt', 'none'] as const;
 
 export const ResourceTls = ObjectWithRules(
   {
@@ -166,18 +168,7 @@ export const ProtectedResourceSpec = ObjectWithRules(
 
 // ── AccessPolicy ────────────────────────────────────────────────────────────────────────────────
 
-export const EFFECTS = ['allow', 'require-approval', 'deny'] as const;
 export type Effect = (typeof EFFECTS)[number];
-export const DETECTORS = [
-  'credit-card',
-  'email',
-  'iban',
-  'us-ssn',
-  'jwt',
-  'cloud-access-key',
-  'private-key',
-] as const;
-export const MASKING_STRATEGIES = ['redact', 'hash', 'partial'] as const;
 
 export const PolicySubject = ObjectWithRules(
   {
@@ -203,6 +194,9 @@ export const ApprovalSettings = Type.Object(
     timeout: Type.Optional(Duration('How long the statement is held before it is denied as Expired.', '5m')),
     grantWindow: Type.Optional(
       Duration('After approval the same identity may run the same statement fingerprint again for this long; absent means single use.'),
+    ),
+    singleUse: Type.Optional(
+      Type.Boolean({ description: 'With grantWindow: the grant covers one more run (a retry) within the window, then is spent.' }),
     ),
   },
   { description: 'Human approval for require-approval rules.' },
@@ -302,7 +296,6 @@ export const AccessPolicySpec = Type.Object(
 
 // ── AccessRequest ───────────────────────────────────────────────────────────────────────────────
 
-export const ACCESS_REQUEST_PHASES = ['Pending', 'Approved', 'Denied', 'Expired'] as const;
 
 export const AccessRequestSpec = Type.Object(
   {
@@ -314,6 +307,17 @@ export const AccessRequestSpec = Type.Object(
     statement: Type.String({ maxLength: 65536, description: 'The statement held for a decision.' }),
     fingerprint: Type.String({ minLength: 1, description: 'Fingerprint of the statement; grant windows match on it.' }),
     reason: Type.Optional(Type.String({ description: 'Why approval is needed.' })),
+    requester: Type.Optional(Type.String({ description: 'Kubernetes user of the requesting identity (system:serviceaccount:NS:SA); it may never decide.' })),
+    approvers: Type.Optional(
+      Type.Object(
+        {
+          groups: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'Groups whose members may decide.' })),
+          users: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { description: 'Users who may decide.' })),
+        },
+        { description: 'Who may decide, copied from the rule when the request was made.' },
+      ),
+    ),
+    requiredApprovals: Type.Optional(Type.Integer({ minimum: 1, maximum: 10, description: 'Distinct approvals needed (N of M); one denial denies.' })),
   },
   { description: 'One pending human decision, created by the operator.' },
 );
@@ -325,6 +329,21 @@ export const AccessRequestStatus = Type.Object(
     decidedAt: Type.Optional(Type.String({ format: 'date-time', description: 'When it was decided.' })),
     expiresAt: Type.Optional(Type.String({ format: 'date-time', description: 'When a pending request expires, or a grant window ends.' })),
     reason: Type.Optional(Type.String({ description: 'Reason given with the decision.' })),
+    approvals: Type.Optional(
+      Type.Array(
+        Type.Object(
+          {
+            decision: StringEnum(['approve', 'deny'] as const, { description: 'approve or deny.' }),
+            user: Type.Optional(Type.String({ description: 'Who decided, set by the admission webhook from the request\'s user, never by the client.' })),
+            groups: Type.Optional(Type.Array(Type.String(), { description: 'The decider\'s groups, as the API server authenticated them.' })),
+            reason: Type.Optional(Type.String({ maxLength: 1024, description: 'Why.' })),
+            at: Type.Optional(Type.String({ format: 'date-time', description: 'When.' })),
+          },
+          { description: 'One person\'s decision.' },
+        ),
+        { maxItems: 20, description: 'Every decision so far, in order; appended through the status subresource.' },
+      ),
+    ),
     conditions: Type.Optional(Conditions),
   },
   { description: 'The decision.' },

@@ -17,9 +17,11 @@ import {
   type ProtectedResource,
 } from '../kinds/kinds.js';
 import { checkAgainstSchema, formatFieldPath } from './schema-check.js';
+import { DEFAULT_NAMESPACE, namespaceOf } from './namespace.js';
+
+export { DEFAULT_NAMESPACE, namespaceOf };
 
 export const POLICY_TEST_API_VERSION = 'cli.gatehouse.dev/v1alpha1';
-export const DEFAULT_NAMESPACE = 'default';
 
 export interface ManifestSource {
   /** Path relative to the loaded folder (or as given to loadConfigFromTexts). */
@@ -100,10 +102,6 @@ export interface ManifestText {
   readonly text: string;
 }
 
-export function namespaceOf(object: { metadata: ObjectMeta }): string {
-  return object.metadata.namespace ?? DEFAULT_NAMESPACE;
-}
-
 /** Builds a problem for `object` at `path`, with the file and line it came from. */
 export function problemAt(
   config: Pick<GatehouseConfig, 'sourceOf'>,
@@ -168,6 +166,30 @@ class ConfigBuilder implements GatehouseConfig {
     this.sources.set(object, source);
   }
 
+  /** Files an object loaded elsewhere (loadManifestObject) under its kind. */
+  add(object: ConfigObject, source: ManifestSource): void {
+    this.remember(object, source);
+    switch (object.kind) {
+      case 'NonHumanIdentity':
+        this.identities.push(object);
+        break;
+      case 'ProtectedResource':
+        this.resources.push(object);
+        break;
+      case 'AccessPolicy':
+        this.policies.push(object);
+        break;
+      case 'Secret':
+        this.secrets.push(object);
+        break;
+      case 'PolicyTest':
+        this.policyTests.push(object);
+        break;
+      case 'AccessRequest':
+        break;
+    }
+  }
+
   problem(source: ManifestSource, code: ErrorCode, details: ErrorDetails, extra: Partial<ConfigProblem> = {}): void {
     this.problems.push({
       code,
@@ -189,6 +211,81 @@ export function loadConfigFromTexts(texts: readonly ManifestText[]): GatehouseCo
   }
   reportDuplicates(config);
   return config;
+}
+
+/** An object already parsed (from the API server or an informer cache), and the name its problems give as file. */
+export interface ManifestObject {
+  readonly file: string;
+  readonly object: unknown;
+}
+
+/**
+ * One parsed object run through the loader's checks on its own. It depends on nothing else, so a
+ * caller may keep it for as long as the object is unchanged and assemble configs from it
+ * (configFromLoaded) without checking the object again.
+ */
+export interface LoadedManifest {
+  readonly file: string;
+  readonly source: ManifestSource;
+  /** The object as loaded (a copy, schema defaults applied); absent when it was rejected or is not ours. */
+  readonly object?: ConfigObject;
+  /** kind/namespace/name of the object, what duplicates are found by. */
+  readonly key?: string;
+  readonly problems: readonly ConfigProblem[];
+  readonly rejected?: ObjectKey;
+  readonly counted: boolean;
+}
+
+/** Parsed objects have no lines; line 1 is what a one-line JSON text of them would give. */
+function objectSource(file: string): ManifestSource {
+  return { file, document: 0, line: 1, lineOf: () => 1 };
+}
+
+/** Loads one parsed object with the same checks as a document of a file, without a text round trip. */
+export function loadManifestObject(file: string, object: unknown): LoadedManifest {
+  const config = new ConfigBuilder();
+  // A JSON copy: the schema check applies defaults in place, and it reads what a JSON text would hold.
+  const value: unknown = object === undefined ? undefined : JSON.parse(JSON.stringify(object));
+  const source = objectSource(file);
+  if (value !== null && value !== undefined) loadObject(config, source, value);
+  const loaded = [...config.identities, ...config.resources, ...config.policies, ...config.secrets, ...config.policyTests][0];
+  const rejected = config.rejected[0];
+  return {
+    file,
+    source,
+    problems: config.problems,
+    counted: config.objectCount > 0,
+    ...(loaded === undefined ? {} : { object: loaded, key: `${loaded.kind}/${namespaceOf(loaded)}/${loaded.metadata.name}` }),
+    ...(rejected === undefined ? {} : { rejected }),
+  };
+}
+
+/** A config of objects loaded one by one, in the given order, with duplicates reported as the text loader does. */
+export function configFromLoaded(manifests: readonly LoadedManifest[]): GatehouseConfig {
+  const config = new ConfigBuilder();
+  // By kind, in the order reportDuplicates visits them, with the keys computed at load.
+  const byKind = new Map<string, LoadedManifest[]>(['NonHumanIdentity', 'ProtectedResource', 'AccessPolicy', 'Secret'].map((kind) => [kind, []]));
+  for (const manifest of manifests) {
+    config.files.push(manifest.file);
+    if (manifest.problems.length > 0) config.problems.push(...manifest.problems);
+    if (manifest.counted) config.objectCount++;
+    if (manifest.rejected) config.rejected.push(manifest.rejected);
+    if (manifest.object === undefined) continue;
+    config.add(manifest.object, manifest.source);
+    byKind.get(manifest.object.kind)?.push(manifest);
+  }
+  const seen = new Map<string, LoadedManifest>();
+  for (const manifest of [...byKind.values()].flat()) {
+    const first = seen.get(manifest.key!);
+    if (first === undefined) seen.set(manifest.key!, manifest);
+    else reportDuplicate(config, manifest.object!, first.source);
+  }
+  return config;
+}
+
+/** The loader for already-parsed objects: what loadConfigFromTexts gives for their JSON texts. */
+export function loadConfigFromObjects(manifests: readonly ManifestObject[]): GatehouseConfig {
+  return configFromLoaded(manifests.map(({ file, object }) => loadManifestObject(file, object)));
 }
 
 function loadFile(config: ConfigBuilder, file: string, text: string): void {
@@ -426,13 +523,16 @@ function reportDuplicates(config: ConfigBuilder): void {
       seen.set(key, object);
       continue;
     }
-    const other = config.sourceOf(first);
-    config.problems.push(
-      problemAt(config, object, ['metadata', 'name'], 'GH_ERR_MANIFEST_DUPLICATE', {
-        kind: object.kind,
-        name: object.metadata.name,
-        other: other ? `${other.file}:${other.line}` : 'another file',
-      }),
-    );
+    reportDuplicate(config, object, config.sourceOf(first));
   }
+}
+
+function reportDuplicate(config: ConfigBuilder, object: ConfigObject, other: ManifestSource | undefined): void {
+  config.problems.push(
+    problemAt(config, object, ['metadata', 'name'], 'GH_ERR_MANIFEST_DUPLICATE', {
+      kind: object.kind,
+      name: object.metadata.name,
+      other: other ? `${other.file}:${other.line}` : 'another file',
+    }),
+  );
 }

@@ -18,7 +18,7 @@ import { compilePathGlob, compileTableGlob } from '../policy/glob.js';
 import type { SqlOperation } from '../sql/operations.js';
 import { celViolations } from './cel-rules.js';
 import { namespaceOf, type ConfigProblem, type GatehouseConfig } from './config.js';
-import { ValidationContext, type FieldPath } from './validation-context.js';
+import { claimsOf, ValidationContext, type FieldPath } from './validation-context.js';
 
 type Problems = Iterable<ConfigProblem>;
 type ObjectCheck<T> = (object: T, context: ValidationContext) => Problems;
@@ -33,14 +33,33 @@ interface RuleSite {
 }
 
 type RuleCheck = (site: RuleSite, context: ValidationContext) => Problems;
-type ConfigCheck = (context: ValidationContext) => Problems;
+
+/** The objects whose problems are wanted: all of the config's, or a few of them (see validateObjects). */
+export interface ValidationScope {
+  readonly identities: readonly NonHumanIdentity[];
+  readonly resources: readonly ProtectedResource[];
+  readonly policies: readonly AccessPolicy[];
+}
+
+type ConfigCheck = (context: ValidationContext, scope: ValidationScope) => Problems;
 
 /** The loader's problems plus every semantic problem, ordered by file and line. */
 export function validateConfig(config: GatehouseConfig): ConfigProblem[] {
   const context = new ValidationContext(config);
-  const problems = [...config.problems];
-  for (const check of CONFIG_CHECKS) problems.push(...check(context));
-  return sortProblems(problems);
+  return sortProblems([...config.problems, ...semanticProblems(context, config)]);
+}
+
+/**
+ * The semantic problems validateConfig would report about the objects of `scope` (objects of
+ * `context.config`), in its order, without checking the rest: every check that looks at other
+ * objects does so through the context's indexes. The loader's problems are the caller's to add.
+ */
+export function validateObjects(context: ValidationContext, scope: ValidationScope): ConfigProblem[] {
+  return sortProblems([...semanticProblems(context, scope)]);
+}
+
+function* semanticProblems(context: ValidationContext, scope: ValidationScope): Problems {
+  for (const check of CONFIG_CHECKS) yield* check(context, scope);
 }
 
 function sortProblems(problems: ConfigProblem[]): ConfigProblem[] {
@@ -75,8 +94,8 @@ function isUrl(address: string): boolean {
 // ── every object ────────────────────────────────────────────────────────────────────────────────
 
 /** The x-kubernetes-validations rules of kinds.ts, mirrored in cel-rules.ts. */
-function* checkCelRules(context: ValidationContext): Problems {
-  const objects = [...context.config.identities, ...context.config.resources, ...context.config.policies];
+function* checkCelRules(context: ValidationContext, scope: ValidationScope): Problems {
+  const objects = [...scope.identities, ...scope.resources, ...scope.policies];
   for (const object of objects) {
     const definition = kindDefinition(object.kind)!;
     for (const violation of celViolations(definition, object)) {
@@ -106,29 +125,16 @@ const identityZeroTTL: ObjectCheck<NonHumanIdentity> = (identity, context) =>
     'no credential could ever be issued to this identity; use a positive duration like 15m');
 
 /** A workload proves one ServiceAccount or OIDC subject; two identities claiming it make it ambiguous. */
-function* checkIdentityClaims(context: ValidationContext): Problems {
-  const claimed = new Map<string, NonHumanIdentity>();
-  for (const identity of context.config.identities) {
+function* checkIdentityClaims(context: ValidationContext, scope: ValidationScope): Problems {
+  for (const identity of scope.identities) {
     for (const { claim, path } of claimsOf(identity)) {
-      const key = `${namespaceOf(identity)}/${claim}`;
-      const other = claimed.get(key);
-      if (!other) claimed.set(key, identity);
-      else yield context.error(identity, path, 'GH_ERR_IDENTITY_CONFLICT', { claim, other: other.metadata.name });
+      // The first claimant in config order keeps the claim; every later one is the conflict.
+      const first = context.claimants(namespaceOf(identity), claim)[0];
+      if (first !== undefined && first !== identity) {
+        yield context.error(identity, path, 'GH_ERR_IDENTITY_CONFLICT', { claim, other: first.metadata.name });
+      }
     }
   }
-}
-
-function claimsOf(identity: NonHumanIdentity): { claim: string; path: FieldPath }[] {
-  const claims: { claim: string; path: FieldPath }[] = [];
-  const { serviceAccountName, oidc } = identity.spec;
-  if (serviceAccountName !== undefined) {
-    claims.push({ claim: `ServiceAccount ${serviceAccountName}`, path: ['spec', 'serviceAccountName'] });
-  }
-  if (oidc !== undefined) {
-    const audience = oidc.audience ?? 'gatehouse';
-    claims.push({ claim: `OIDC subject ${oidc.subject} from ${oidc.issuer} (audience ${audience})`, path: ['spec', 'oidc', 'subject'] });
-  }
-  return claims;
 }
 
 // ── ProtectedResource ───────────────────────────────────────────────────────────────────────────
@@ -220,14 +226,11 @@ function* checkIgnoredResourceFields(resource: ProtectedResource, context: Valid
 }
 
 /** The app reaches each resource at 127.0.0.1:PORT inside one pod, so ports must differ per namespace. */
-function* checkPortConflicts(context: ValidationContext): Problems {
-  const owners = new Map<string, ProtectedResource>();
-  for (const resource of context.config.resources) {
+function* checkPortConflicts(context: ValidationContext, scope: ValidationScope): Problems {
+  for (const resource of scope.resources) {
     const port = resource.spec.sidecar.port;
-    const key = `${namespaceOf(resource)}/${port}`;
-    const first = owners.get(key);
-    if (!first) owners.set(key, resource);
-    else {
+    const first = context.portOwners(namespaceOf(resource), port)[0];
+    if (first !== undefined && first !== resource) {
       yield context.error(resource, ['spec', 'sidecar', 'port'], 'GH_ERR_PORT_CONFLICT', {
         port, first: first.metadata.name, second: resource.metadata.name,
       });
@@ -296,12 +299,13 @@ function* checkGrantsSomething(policy: AccessPolicy, context: ValidationContext)
   const members = new Set(context.membersOfPolicy(policy).map((member) => member.identity.metadata.name));
   const resources = context.resourcesOf(policy);
   if (members.size === 0 || resources.length === 0) return; // reference problems already explain this policy
-  const layeredOver = context.config.policies.some(
+  // Only policies sharing one of its resources can be layered under it; the index finds them without a scan.
+  const namespace = namespaceOf(policy);
+  const sharing = new Set(policy.spec.resources.flatMap((name) => context.policiesReferencing(namespace, 'resource', name)));
+  const layeredOver = [...sharing].some(
     (other) =>
       other !== policy &&
-      namespaceOf(other) === namespaceOf(policy) &&
       other.spec.rules.some((rule) => rule.effect !== 'deny') &&
-      other.spec.resources.some((name) => policy.spec.resources.includes(name)) &&
       context.membersOfPolicy(other).some((member) => members.has(member.identity.metadata.name)),
   );
   if (!layeredOver) {
@@ -487,17 +491,17 @@ const POLICY_CHECKS: readonly ObjectCheck<AccessPolicy>[] = [
   checkRules,
 ];
 
-function eachObject<T>(select: (config: GatehouseConfig) => readonly T[], checks: readonly ObjectCheck<T>[]): ConfigCheck {
-  return function* (context) {
-    for (const object of select(context.config)) for (const check of checks) yield* check(object, context);
+function eachObject<T>(select: (scope: ValidationScope) => readonly T[], checks: readonly ObjectCheck<T>[]): ConfigCheck {
+  return function* (context, scope) {
+    for (const object of select(scope)) for (const check of checks) yield* check(object, context);
   };
 }
 
 const CONFIG_CHECKS: readonly ConfigCheck[] = [
   checkCelRules,
-  eachObject((config) => config.identities, IDENTITY_CHECKS),
+  eachObject((scope) => scope.identities, IDENTITY_CHECKS),
   checkIdentityClaims,
-  eachObject((config) => config.resources, RESOURCE_CHECKS),
+  eachObject((scope) => scope.resources, RESOURCE_CHECKS),
   checkPortConflicts,
-  eachObject((config) => config.policies, POLICY_CHECKS),
+  eachObject((scope) => scope.policies, POLICY_CHECKS),
 ];

@@ -1,5 +1,6 @@
 // What the semantic checks of `gatehouse validate` share: the loaded config indexed by namespace
-// and name, and builders for problems that point at an object's field (file, line, path).
+// and name (and by what objects reference or must keep unique, so no check scans the whole set per
+// object), and builders for problems that point at an object's field (file, line, path).
 import type { ErrorCode, ErrorDetails } from '../errors.js';
 import type { AccessPolicy, NonHumanIdentity, ProtectedResource } from '../kinds/kinds.js';
 import {
@@ -19,6 +20,33 @@ export interface PolicyMember {
   readonly group?: string;
 }
 
+/** Something a workload proves (a ServiceAccount, an OIDC subject) that only one identity per namespace may claim. */
+export interface IdentityClaim {
+  readonly claim: string;
+  readonly path: FieldPath;
+}
+
+/** What an identity claims, in the order conflicts are reported. */
+export function claimsOf(identity: NonHumanIdentity): IdentityClaim[] {
+  const claims: IdentityClaim[] = [];
+  const { serviceAccountName, oidc } = identity.spec;
+  if (serviceAccountName !== undefined) {
+    claims.push({ claim: `ServiceAccount ${serviceAccountName}`, path: ['spec', 'serviceAccountName'] });
+  }
+  if (oidc !== undefined) {
+    const audience = oidc.audience ?? 'gatehouse';
+    claims.push({ claim: `OIDC subject ${oidc.subject} from ${oidc.issuer} (audience ${audience})`, path: ['spec', 'oidc', 'subject'] });
+  }
+  return claims;
+}
+
+/** Appends `value` under `key`, keeping the config's order (first claimant first). */
+function append<T>(index: Map<string, T[]>, key: string, value: T): void {
+  const list = index.get(key);
+  if (list === undefined) index.set(key, [value]);
+  else if (list[list.length - 1] !== value) list.push(value);
+}
+
 type ReferableKind = 'NonHumanIdentity' | 'ProtectedResource' | 'Secret';
 
 interface Named {
@@ -36,6 +64,10 @@ export class ValidationContext {
   private readonly namespacesByName = new Map<string, string[]>();
   private readonly rejected: Set<string>;
   private readonly groupMembers = new Map<string, NonHumanIdentity[]>();
+  // Built on first use: a scoped validation of one object needs only some of them.
+  private claimIndex?: Map<string, NonHumanIdentity[]>;
+  private portIndex?: Map<string, ProtectedResource[]>;
+  private policyIndex?: Map<string, AccessPolicy[]>;
 
   constructor(config: GatehouseConfig) {
     this.config = config;
@@ -51,14 +83,47 @@ export class ValidationContext {
     if (this.objects.has(key)) return;
     this.objects.set(key, object);
     const byName = `${object.kind}/${object.metadata.name}`;
-    this.namespacesByName.set(byName, [...(this.namespacesByName.get(byName) ?? []), namespace]);
+    append(this.namespacesByName, byName, namespace);
   }
 
   private addGroups(identity: NonHumanIdentity): void {
-    for (const group of identity.spec.groups ?? []) {
-      const key = `${namespaceOf(identity)}/${group}`;
-      this.groupMembers.set(key, [...(this.groupMembers.get(key) ?? []), identity]);
+    for (const group of identity.spec.groups ?? []) append(this.groupMembers, `${namespaceOf(identity)}/${group}`, identity);
+  }
+
+  /** The identities claiming `claim` in a namespace, in config order: the first one keeps it. */
+  claimants(namespace: string, claim: string): readonly NonHumanIdentity[] {
+    if (this.claimIndex === undefined) {
+      this.claimIndex = new Map();
+      for (const identity of this.config.identities) {
+        for (const { claim: claimed } of claimsOf(identity)) append(this.claimIndex, `${namespaceOf(identity)}/${claimed}`, identity);
+      }
     }
+    return this.claimIndex.get(`${namespace}/${claim}`) ?? [];
+  }
+
+  /** The resources taking sidecar `port` in a namespace, in config order: the first one keeps it. */
+  portOwners(namespace: string, port: number): readonly ProtectedResource[] {
+    if (this.portIndex === undefined) {
+      this.portIndex = new Map();
+      for (const resource of this.config.resources) append(this.portIndex, `${namespaceOf(resource)}/${resource.spec.sidecar.port}`, resource);
+    }
+    return this.portIndex.get(`${namespace}/${port}`) ?? [];
+  }
+
+  /** Policies listing resource `name`, or a subject `{identity: name}` / `{group: name}`, once each, in config order. */
+  policiesReferencing(namespace: string, target: 'resource' | 'identity' | 'group', name: string): readonly AccessPolicy[] {
+    if (this.policyIndex === undefined) {
+      this.policyIndex = new Map();
+      for (const policy of this.config.policies) {
+        const namespace = namespaceOf(policy);
+        for (const resource of policy.spec.resources) append(this.policyIndex, `resource/${namespace}/${resource}`, policy);
+        for (const subject of policy.spec.subjects) {
+          if (subject.identity !== undefined) append(this.policyIndex, `identity/${namespace}/${subject.identity}`, policy);
+          if (subject.group !== undefined) append(this.policyIndex, `group/${namespace}/${subject.group}`, policy);
+        }
+      }
+    }
+    return this.policyIndex.get(`${target}/${namespace}/${name}`) ?? [];
   }
 
   identity(namespace: string, name: string): NonHumanIdentity | undefined {

@@ -8,7 +8,7 @@
 import { parseDuration } from '../duration.js';
 import { isGatehouseError } from '../errors.js';
 import type { AccessPolicy, MaskingRuleT, NonHumanIdentity, PolicyRuleT, ProtectedResource } from '../kinds/kinds.js';
-import { namespaceOf } from '../manifests/config.js';
+import { namespaceOf } from '../manifests/namespace.js';
 import type { ClassifyContext } from '../sql/classify.js';
 import { strictness, type QualifiedName, type SqlClassification, type SqlOperation, SQL_OPERATIONS } from '../sql/operations.js';
 import { describeAction, EFFECT_RANK, ruleId, type Decision, type PolicyAction, type RuleRef } from './decision.js';

@@ -4,7 +4,8 @@
 import { createHash } from 'node:crypto';
 import { GatehouseError } from '../errors.js';
 import type { AccessPolicy, NonHumanIdentity, ProtectedResource } from '../kinds/kinds.js';
-import { namespaceOf, type GatehouseConfig, type Secret } from '../manifests/config.js';
+import type { GatehouseConfig, Secret } from '../manifests/config.js';
+import { namespaceOf } from '../manifests/namespace.js';
 import { selectPolicies } from '../policy/compile.js';
 
 export interface UpstreamCredential {

@@ -125,6 +125,32 @@ export async function runPgbench(processes: ChildProcessGroup, binary: string, o
   return parsePgbenchOutput(stdout);
 }
 
+export interface PgbenchCountOptions extends Omit<PgbenchRunOptions, 'seconds'> {
+  /** Transactions per client (`-t`), for measurements that count work rather than time it. */
+  readonly transactions: number;
+}
+
+export function pgbenchCountArgs(options: PgbenchCountOptions): string[] {
+  return [
+    ...options.workload,
+    '-n',
+    '-t', String(options.transactions),
+    '-c', String(options.clients),
+    '-j', String(options.threads),
+    '-M', options.mode,
+    ...connectionArgs(options.endpoint),
+    options.endpoint.database,
+  ];
+}
+
+/** Runs exactly `transactions` per client; resolves with the transactions pgbench says it processed. */
+export async function runPgbenchCount(processes: ChildProcessGroup, binary: string, options: PgbenchCountOptions): Promise<number> {
+  const stdout = await runToCompletion(processes, binary, pgbenchCountArgs(options), options.endpoint, options.targetName);
+  const match = /^number of transactions actually processed: (\d+)/m.exec(stdout);
+  if (!match) throw new BenchError('GH_BENCH_PGBENCH_OUTPUT', { field: 'number of transactions actually processed', output: stdout.trim() });
+  return Number(match[1]);
+}
+
 /** `pgbench -i -s <scale>`: creates and fills the pgbench_* tables, then vacuums them. */
 export async function initialisePgbench(processes: ChildProcessGroup, binary: string, endpoint: Endpoint, scale: number): Promise<void> {
   await runToCompletion(processes, binary, ['-i', '-s', String(scale), '-q', ...connectionArgs(endpoint), endpoint.database], endpoint, 'direct');

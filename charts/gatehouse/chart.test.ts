@@ -6,7 +6,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type {
   V1ClusterRole, V1ClusterRoleBinding, V1ConfigMap, V1Deployment, V1MutatingWebhookConfiguration, V1PodDisruptionBudget,
-  V1Role, V1Service, V1ValidatingWebhookConfiguration,
+  V1Role, V1Secret, V1Service, V1ValidatingWebhookConfiguration,
 } from '@kubernetes/client-node';
 import { parse, stringify } from 'yaml';
 import { silentLogger } from '../../api/logging/logger.js';
@@ -64,8 +64,9 @@ describe('helm template with default values', () => {
 
   it('renders the operator, its RBAC, Services, PDB, webhooks and the dashboard, and nothing optional', () => {
     expect(rendered.ids()).toEqual([
-      'ClusterRole/gatehouse-operator', 'ClusterRoleBinding/gatehouse-operator', 'ConfigMap/gatehouse-operator-dashboard',
-      'Deployment/gatehouse-operator', 'MutatingWebhookConfiguration/gatehouse-sidecar-injector', 'PodDisruptionBudget/gatehouse-operator',
+      'ClusterRole/gatehouse-operator', 'ClusterRole/gatehouse-operator-approver', 'ClusterRoleBinding/gatehouse-operator', 'ConfigMap/gatehouse-operator-dashboard',
+      'Deployment/gatehouse-operator', 'MutatingWebhookConfiguration/gatehouse-accessrequest-decisions', 'MutatingWebhookConfiguration/gatehouse-sidecar-injector',
+      'PodDisruptionBudget/gatehouse-operator',
       'Role/gatehouse-operator', 'RoleBinding/gatehouse-operator', 'Service/gatehouse-operator', 'Service/gatehouse-operator-metrics',
       'ServiceAccount/gatehouse-operator', 'ValidatingWebhookConfiguration/gatehouse-validation',
     ]);
@@ -112,8 +113,8 @@ describe('helm template with default values', () => {
     expect(budget.spec?.selector?.matchLabels).toEqual(rendered.get<V1Deployment>('Deployment').spec?.selector.matchLabels);
   });
 
-  it('registers both webhooks at the operator, failing closed, scoped to opted-in namespaces and pods', () => {
-    const mutating = rendered.get<V1MutatingWebhookConfiguration>('MutatingWebhookConfiguration');
+  it('registers the injection and validation webhooks at the operator, failing closed, scoped to opted-in namespaces and pods', () => {
+    const mutating = rendered.get<V1MutatingWebhookConfiguration>('MutatingWebhookConfiguration', 'gatehouse-sidecar-injector');
     expect(mutating.webhooks?.map((webhook) => webhook.name)).toEqual(['namespace.inject.gatehouse.dev', 'pod.inject.gatehouse.dev']);
     for (const webhook of mutating.webhooks ?? []) {
       expect(webhook.clientConfig).toEqual({ service: { namespace: NAMESPACE, name: 'gatehouse-operator', path: '/mutate-pods', port: 443 } });
@@ -130,22 +131,54 @@ describe('helm template with default values', () => {
       rules: [{ apiGroups: ['gatehouse.dev'], apiVersions: ['v1alpha1'], operations: ['CREATE', 'UPDATE', 'DELETE'] }],
     });
     // The operator fills in caBundle; a chart that set one would fight it on every upgrade.
-    expect(JSON.stringify([mutating, validating])).not.toContain('caBundle');
+    expect(JSON.stringify(rendered.all('MutatingWebhookConfiguration').concat(validating as Manifest))).not.toContain('caBundle');
+  });
+
+  it('registers the AccessRequest decision webhook for updates of requests and their status, failing closed', () => {
+    const decisions = rendered.get<V1MutatingWebhookConfiguration>('MutatingWebhookConfiguration', 'gatehouse-accessrequest-decisions');
+    expect(decisions.webhooks).toEqual([{
+      name: 'accessrequest-status.gatehouse.dev', admissionReviewVersions: ['v1'], sideEffects: 'None', failurePolicy: 'Fail', timeoutSeconds: 5,
+      clientConfig: { service: { namespace: NAMESPACE, name: 'gatehouse-operator', path: '/mutate-accessrequest-status', port: 443 } },
+      rules: [{ apiGroups: ['gatehouse.dev'], apiVersions: ['v1alpha1'], resources: ['accessrequests', 'accessrequests/status'], operations: ['UPDATE'], scope: 'Namespaced' }],
+    }]);
+  });
+
+  it('lets approvers see and decide AccessRequests through an aggregated ClusterRole, and the operator create and expire them', () => {
+    const approver = rendered.get<V1ClusterRole>('ClusterRole', 'gatehouse-operator-approver');
+    expect(approver.rules).toEqual([
+      { apiGroups: ['gatehouse.dev'], resources: ['accessrequests'], verbs: ['get', 'list', 'watch'] },
+      { apiGroups: ['gatehouse.dev'], resources: ['accessrequests/status'], verbs: ['get', 'patch'] },
+    ]);
+    expect(approver.metadata?.labels).toMatchObject({ 'rbac.authorization.k8s.io/aggregate-to-admin': 'true', 'rbac.authorization.k8s.io/aggregate-to-edit': 'true' });
+    expect(approver.metadata?.labels?.['rbac.authorization.k8s.io/aggregate-to-view']).toBeUndefined();
+    // No group is bound by default: who approves is the cluster admin's choice.
+    expect(rendered.all('ClusterRoleBinding').map((binding) => binding.metadata.name)).toEqual(['gatehouse-operator']);
+    const operatorRules = rendered.get<V1ClusterRole>('ClusterRole', 'gatehouse-operator').rules ?? [];
+    const allows = (resource: string, verb: string, group = 'gatehouse.dev') => operatorRules.some((rule) => rule.apiGroups?.includes(group) && rule.resources?.includes(resource) && rule.verbs.includes(verb));
+    for (const verb of ['create', 'get', 'list', 'watch']) expect({ verb, allowed: allows('accessrequests', verb) }).toEqual({ verb, allowed: true });
+    expect(allows('accessrequests/status', 'patch')).toBe(true);
+    for (const resource of ['nonhumanidentities', 'accesspolicies']) expect(allows(resource, 'get')).toBe(true);
+    expect(allows('pods', 'get', '')).toBe(true);
+  });
+
+  it('sends no approval notifications unless a URL is given', () => {
+    expect(rendered.all('Secret')).toEqual([]);
+    expect(JSON.stringify(rendered.get<V1Deployment>('Deployment'))).not.toContain('GATEHOUSE_APPROVALS_');
   });
 
   it('grants the operator only its own webhook configurations and its own namespace for writes', () => {
-    const clusterRole = rendered.get<V1ClusterRole>('ClusterRole');
+    const clusterRole = rendered.get<V1ClusterRole>('ClusterRole', 'gatehouse-operator');
     const webhookRule = clusterRole.rules?.find((rule) => rule.resourceNames !== undefined);
     expect(webhookRule).toEqual({
       apiGroups: ['admissionregistration.k8s.io'], resources: ['mutatingwebhookconfigurations', 'validatingwebhookconfigurations'],
-      resourceNames: ['gatehouse-sidecar-injector', 'gatehouse-validation'], verbs: ['get', 'patch', 'update'],
+      resourceNames: ['gatehouse-sidecar-injector', 'gatehouse-validation', 'gatehouse-accessrequest-decisions'], verbs: ['get', 'patch', 'update'],
     });
     const coreRule = clusterRole.rules?.find((rule) => rule.apiGroups?.includes('') && rule.resources?.includes('secrets'));
     expect(coreRule?.verbs).toEqual(['get', 'list', 'watch']);
     expect(clusterRole.rules?.flatMap((rule) => rule.verbs)).not.toContain('*');
     expect(rendered.get<V1Role>('Role').metadata?.namespace).toBe(NAMESPACE);
     expect(rendered.get<V1Role>('Role').rules?.find((rule) => rule.resources?.includes('secrets'))?.verbs).toEqual(['create', 'update', 'patch']);
-    expect(rendered.get<V1ClusterRoleBinding>('ClusterRoleBinding').subjects).toEqual([{ kind: 'ServiceAccount', name: 'gatehouse-operator', namespace: NAMESPACE }]);
+    expect(rendered.get<V1ClusterRoleBinding>('ClusterRoleBinding', 'gatehouse-operator').subjects).toEqual([{ kind: 'ServiceAccount', name: 'gatehouse-operator', namespace: NAMESPACE }]);
   });
 
   it('ships the dashboard for the Grafana sidecar loader', async () => {
@@ -197,16 +230,21 @@ describe('helm template with non-default values (ci/full-values.yaml)', () => {
     expect(operator.args).toEqual(expect.arrayContaining(['--tls-cert-file=/etc/gatehouse/tls/tls.crt', '--tls-key-file=/etc/gatehouse/tls/tls.key', '--tls-ca-file=/etc/gatehouse/tls/ca.crt']));
     expect(operator.volumeMounts).toContainEqual({ name: 'tls', mountPath: '/etc/gatehouse/tls', readOnly: true });
     expect(deployment.spec?.template.spec?.volumes?.find((volume) => volume.name === 'tls')?.secret?.secretName).toBe(certificate.spec.secretName);
-    for (const kind of ['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration']) {
-      expect(rendered.get<Manifest>(kind).metadata.annotations).toEqual({ 'cert-manager.io/inject-ca-from': `${NAMESPACE}/gatehouse-operator` });
+    const webhookConfigurations = [...rendered.all('MutatingWebhookConfiguration'), ...rendered.all('ValidatingWebhookConfiguration')];
+    expect(webhookConfigurations).toHaveLength(3);
+    for (const configuration of webhookConfigurations) {
+      expect(configuration.metadata.annotations).toEqual({ 'cert-manager.io/inject-ca-from': `${NAMESPACE}/gatehouse-operator` });
     }
     // With cert-manager the operator writes no Secret of its own.
     expect(rendered.get<V1Role>('Role').rules?.some((rule) => rule.resources?.includes('secrets'))).toBe(false);
   });
 
   it('applies the failure policies and selector overrides', () => {
-    const mutating = rendered.get<V1MutatingWebhookConfiguration>('MutatingWebhookConfiguration');
+    const mutating = rendered.get<V1MutatingWebhookConfiguration>('MutatingWebhookConfiguration', 'gatehouse-sidecar-injector');
     expect(mutating.webhooks?.map((webhook) => [webhook.failurePolicy, webhook.timeoutSeconds])).toEqual([['Ignore', 10], ['Ignore', 10]]);
+    // Failing open is offered for injection and validation only: decisions without their webhook are unchecked.
+    const decisions = rendered.get<V1MutatingWebhookConfiguration>('MutatingWebhookConfiguration', 'gatehouse-accessrequest-decisions');
+    expect(decisions.webhooks?.map((webhook) => [webhook.failurePolicy, webhook.timeoutSeconds])).toEqual([['Fail', 10]]);
     expect(mutating.webhooks?.[0].namespaceSelector).toEqual({ matchLabels: { team: 'payments' } });
     expect(mutating.webhooks?.[0].objectSelector).toEqual({ matchExpressions: [{ key: 'gatehouse.dev/inject', operator: 'In', values: ['enabled'] }] });
     expect(mutating.webhooks?.[1].namespaceSelector?.matchExpressions).toContainEqual({ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: [NAMESPACE, 'kube-system', 'monitoring'] });
@@ -243,6 +281,28 @@ describe('helm template with non-default values (ci/full-values.yaml)', () => {
   it('puts the dashboard where the values say Grafana looks', () => {
     expect(rendered.get<V1ConfigMap>('ConfigMap').metadata?.namespace).toBe('monitoring');
   });
+
+  it('passes the approval notification URLs through a Secret, never in the args', () => {
+    const secret = rendered.get<V1Secret>('Secret', 'gatehouse-operator-approval-notifications');
+    expect(secret.metadata?.namespace).toBe(NAMESPACE);
+    expect(secret.stringData).toEqual({ 'webhook-url': 'https://approvals.example.internal/gatehouse', 'slack-url': 'https://hooks.slack.example.com/services/T000/B000/XXXX' });
+    const operator = container(rendered.get<V1Deployment>('Deployment'));
+    expect(operator.env).toEqual(expect.arrayContaining([
+      { name: 'GATEHOUSE_APPROVALS_WEBHOOK_URL', valueFrom: { secretKeyRef: { name: secret.metadata?.name, key: 'webhook-url', optional: true } } },
+      { name: 'GATEHOUSE_APPROVALS_SLACK_URL', valueFrom: { secretKeyRef: { name: secret.metadata?.name, key: 'slack-url', optional: true } } },
+    ]));
+    expect(JSON.stringify(operator.args)).not.toContain('hooks.slack');
+  });
+
+  it('binds the approver role to the groups given, aggregated only where asked', () => {
+    const binding = rendered.get<V1ClusterRoleBinding>('ClusterRoleBinding', 'gatehouse-operator-approver');
+    expect(binding.roleRef).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'gatehouse-operator-approver' });
+    expect(binding.subjects).toEqual([
+      { apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'dba' }, { apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'oncall@example.com' },
+    ]);
+    const labels = rendered.get<V1ClusterRole>('ClusterRole', 'gatehouse-operator-approver').metadata?.labels ?? {};
+    expect(Object.keys(labels).filter((key) => key.startsWith('rbac.authorization.k8s.io/'))).toEqual(['rbac.authorization.k8s.io/aggregate-to-admin']);
+  });
 });
 
 describe('helm template with an existing ClusterIssuer (ci/cluster-issuer-values.yaml)', () => {
@@ -252,7 +312,16 @@ describe('helm template with an existing ClusterIssuer (ci/cluster-issuer-values
     expect(rendered.all('ConfigMap')).toEqual([]);
     expect(rendered.get<Manifest & { spec: { issuerRef: unknown } }>('Certificate').spec.issuerRef).toEqual({ name: 'corp-ca', kind: 'ClusterIssuer', group: 'cert-manager.io' });
     expect(rendered.get<V1Deployment>('Deployment').spec?.template.spec?.serviceAccountName).toBe('gatehouse');
-    expect(rendered.get<V1ClusterRoleBinding>('ClusterRoleBinding').subjects?.[0].name).toBe('gatehouse');
+    expect(rendered.get<V1ClusterRoleBinding>('ClusterRoleBinding', 'gatehouse-operator').subjects?.[0].name).toBe('gatehouse');
+  });
+});
+
+describe('approval notifications from an existing Secret', () => {
+  it('reads the URLs from it and creates none', async () => {
+    const rendered = await template(['--set', 'approvals.notifications.existingSecret=team-hooks', '--set', 'approvals.notifications.slackUrl=https://ignored.example.com']);
+    expect(rendered.all('Secret')).toEqual([]);
+    const env = container(rendered.get<V1Deployment>('Deployment')).env ?? [];
+    expect(env.filter((variable) => variable.name.startsWith('GATEHOUSE_APPROVALS_')).map((variable) => variable.valueFrom?.secretKeyRef?.name)).toEqual(['team-hooks', 'team-hooks']);
   });
 });
 
@@ -269,6 +338,10 @@ describe('values.schema.json', () => {
     [['--set', 'certManager.issuerRef.kind=Vault'], 'kind'],
     [['--set', 'webhooks.injection.namespaceSelector.matchExpressions[0].key=team', '--set', 'webhooks.injection.namespaceSelector.matchExpressions[0].operator=Like'], 'operator'],
     [['--set', 'metrics.serviceMonitor.interval=often'], 'interval'],
+    [['--set', 'approvals.notifications.webhookUrl=ftp://hooks.example.com'], 'webhookUrl'],
+    [['--set', 'approvals.notifications.slackUrl=hooks.slack.com/services/x'], 'slackUrl'],
+    [['--set', 'approvals.approverRole.aggregateTo={view}'], 'aggregateTo'],
+    [['--set', 'approvals.minApprovals=2'], 'minApprovals'],
   ])('refuses %j', async (args, field) => {
     const result = await tools.helm(['template', 'gatehouse', CHART, ...args]);
     expect(result.code).not.toBe(0);

@@ -81,7 +81,7 @@ describe('gatehouse operator', () => {
     expect(other.err()).toContain('token-review or jwks');
   });
 
-  test('is listed in the help', () => {
-    expect(helpText()).toContain('gatehouse operator');
+  test('is listed in the help', async () => {
+    expect(await helpText()).toContain('gatehouse operator');
   });
 });

@@ -1,13 +1,15 @@
 // `gatehouse operator`: runs the operator against a cluster (in-cluster, or the kubeconfig given),
 // prints `ready` once its informers synced and its servers listen, and drains on SIGTERM.
-// Configuration enters here (flags, POD_NAME) and is passed down to startOperator.
+// Configuration enters here (flags, POD_NAME, the approval notification URLs' env) and is passed
+// down to startOperator.
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { GatehouseError } from '../../api/errors.js';
 import { createLogger } from '../../api/logging/logger.js';
-import { startOperator, type IdentityVerification, type ServingCertificates } from '../../operator/operator.js';
+import type { NotificationTargets } from '../../operator/approvals/approval-notifier.js';
+import { startOperator, type IdentityVerification, type RecordingOptions, type ServingCertificates } from '../../operator/operator.js';
 import type { CliCommand, CliIO } from '../io.js';
 
 const OPTIONS = {
@@ -28,7 +30,18 @@ const OPTIONS = {
   'tls-ca-file': { type: 'string' },
   'log-level': { type: 'string', default: 'info' },
   'drain-seconds': { type: 'string', default: '10' },
+  'recordings-dir': { type: 'string' },
+  'recordings-retention-days': { type: 'string' },
+  'recordings-max-bytes': { type: 'string' },
+  'recordings-key-secret': { type: 'string' },
+  'approvals-webhook-url': { type: 'string' },
+  'approvals-slack-url': { type: 'string' },
+  'operator-user': { type: 'string' },
 } as const;
+
+/** Env names of the notification URLs: the chart sets them from a Secret, since the URLs carry tokens. */
+export const APPROVALS_WEBHOOK_URL_ENV = 'GATEHOUSE_APPROVALS_WEBHOOK_URL';
+export const APPROVALS_SLACK_URL_ENV = 'GATEHOUSE_APPROVALS_SLACK_URL';
 
 function port(flag: string, value: string | undefined): number {
   const number = Number(value);
@@ -39,6 +52,49 @@ function port(flag: string, value: string | undefined): number {
 function identityVerification(value: string | undefined): IdentityVerification {
   if (value === 'token-review' || value === 'jwks') return value;
   throw new GatehouseError('GH_ERR_INVALID_ARGUMENT', { detail: `--identity-verification ${value} is not token-review or jwks` });
+}
+
+function positiveNumber(flag: string, value: string): number {
+  const number = Number(value);
+  if (value.trim() === '' || !Number.isFinite(number) || number <= 0) throw new GatehouseError('GH_ERR_INVALID_ARGUMENT', { detail: `--${flag} ${value} is not a positive number` });
+  return number;
+}
+
+/** Recordings are stored only when a folder is given; retention limits without one would silently do nothing. */
+function recordingOptions(cwd: string, values: { dir?: string; days?: string; bytes?: string; secret?: string }): RecordingOptions | undefined {
+  if (values.dir === undefined) {
+    const stray = values.days !== undefined ? 'retention-days' : values.bytes !== undefined ? 'max-bytes' : values.secret !== undefined ? 'key-secret' : undefined;
+    if (stray) throw new GatehouseError('GH_ERR_USAGE', { detail: `--recordings-${stray} needs --recordings-dir (the folder recordings are stored in)` });
+    return undefined;
+  }
+  const maxAgeDays = values.days === undefined ? undefined : positiveNumber('recordings-retention-days', values.days);
+  const maxTotalBytes = values.bytes === undefined ? undefined : positiveNumber('recordings-max-bytes', values.bytes);
+  const retention = { ...(maxAgeDays !== undefined ? { maxAgeDays } : {}), ...(maxTotalBytes !== undefined ? { maxTotalBytes } : {}) };
+  return {
+    dir: resolve(cwd, values.dir),
+    ...(Object.keys(retention).length > 0 ? { retention } : {}),
+    ...(values.secret ? { keySecretName: values.secret } : {}),
+  };
+}
+
+function notificationUrl(flag: string, value: string | undefined): string | undefined {
+  if (value === undefined || value.trim() === '') return undefined;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new GatehouseError('GH_ERR_INVALID_ARGUMENT', { detail: `--${flag} is not a URL` });
+  }
+  // The URL itself is left out of the message: incoming-webhook URLs are credentials.
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new GatehouseError('GH_ERR_INVALID_ARGUMENT', { detail: `--${flag} must be an http(s) URL, not ${url.protocol}` });
+  return url.href;
+}
+
+/** Flags win over env; an empty value means no target. */
+function notificationTargets(values: { webhook?: string; slack?: string }, env: NodeJS.ProcessEnv): NotificationTargets {
+  const webhookUrl = notificationUrl('approvals-webhook-url', values.webhook ?? env[APPROVALS_WEBHOOK_URL_ENV]);
+  const slackUrl = notificationUrl('approvals-slack-url', values.slack ?? env[APPROVALS_SLACK_URL_ENV]);
+  return { ...(webhookUrl ? { webhookUrl } : {}), ...(slackUrl ? { slackUrl } : {}) };
 }
 
 /**
@@ -58,7 +114,7 @@ async function certificatesFrom(cwd: string, files: { cert?: string; key?: strin
 export const operatorCommand: CliCommand = {
   path: ['operator'],
   summary: 'run the Kubernetes operator: reconcilers (on the leader), admission webhooks, the policy discovery service, /metrics /healthz /readyz',
-  usage: 'gatehouse operator [--kubeconfig FILE] [--namespace NS] [--leader-elect] [--service-name NAME] [--control-plane-port 15010] [--webhook-port 9443] [--admin-port 9464]',
+  usage: 'gatehouse operator [--kubeconfig FILE] [--namespace NS] [--leader-elect] [--service-name NAME] [--control-plane-port 15010] [--webhook-port 9443] [--admin-port 9464] [--recordings-dir DIR [--recordings-retention-days N] [--recordings-max-bytes N]] [--approvals-webhook-url URL] [--approvals-slack-url URL] [--operator-user USER]',
   async run(args: string[], io: CliIO) {
     const { values } = parseArgs({ args, options: OPTIONS });
     const logger = createLogger({ level: values['log-level'], name: 'gatehouse-operator', destination: process.stderr });
@@ -68,6 +124,10 @@ export const operatorCommand: CliCommand = {
     const adminPort = port('admin-port', values['admin-port']);
     const verification = identityVerification(values['identity-verification']);
     const certificates = await certificatesFrom(io.cwd, { cert: values['tls-cert-file'], key: values['tls-key-file'], ca: values['tls-ca-file'] });
+    const recordings = recordingOptions(io.cwd, {
+      dir: values['recordings-dir'], days: values['recordings-retention-days'], bytes: values['recordings-max-bytes'], secret: values['recordings-key-secret'],
+    });
+    const approvalNotifications = notificationTargets({ webhook: values['approvals-webhook-url'], slack: values['approvals-slack-url'] }, process.env);
     const running = await startOperator(
       {
         ...(values.kubeconfig ? { kubeconfigPath: resolve(io.cwd, values.kubeconfig) } : {}),
@@ -84,6 +144,9 @@ export const operatorCommand: CliCommand = {
         identityVerification: verification,
         ...(values['service-account-issuer'] ? { serviceAccountIssuer: values['service-account-issuer'] } : {}),
         ...(certificates ? { certificates } : {}),
+        ...(recordings ? { recordings } : {}),
+        approvalNotifications,
+        ...(values['operator-user'] ? { operatorUser: values['operator-user'] } : {}),
         logger,
         drainMs: Number(values['drain-seconds']) * 1000,
       },

@@ -4,25 +4,25 @@
 // every change and issues credentials; the sidecar applies what it is pushed, ACKs or NACKs, and
 // fails closed when its snapshot expires. /metrics carries both sides; /readyz turns ready with
 // the first applied snapshot. An embedded demo database is optional.
-import { randomBytes } from 'node:crypto';
 import { Registry } from 'prom-client';
 import { GatehouseError } from '../../api/errors.js';
 import type { Logger } from '../../api/logging/logger.js';
 import type { ConfigProblem, GatehouseConfig } from '../../api/manifests/config.js';
 import { loadDiscoveryProto, type DiscoveryProto } from '../../api/proto/discovery-proto.js';
-import { SqlClassifier, loadSqlParser } from '../../api/sql/classify.js';
+import { loadSqlParser } from '../../api/sql/classify.js';
 import type { SidecarSnapshot } from '../../api/snapshot/sidecar-snapshot.js';
+import { createApprovalMetrics } from '../../operator/approvals/approval-metrics.js';
+import { LocalApprovalDesk } from '../../operator/approvals/local-approval-desk.js';
+import { localApprovalRoutes } from '../../operator/approvals/local-approval-routes.js';
 import { createControlPlaneMetrics } from '../../operator/control-plane/control-plane-metrics.js';
 import { SnapshotCache } from '../../operator/control-plane/snapshot-cache.js';
 import { LocalControlPlane } from '../../operator/local-control-plane/local-control-plane.js';
 import { startLocalDiscoveryServer, type LocalDiscoveryServer } from '../../operator/local-control-plane/local-discovery-server.js';
 import { localCredentialIssuers } from '../../operator/local-control-plane/local-issuers.js';
-import { startAdminServer } from '../../sidecar/admin/admin-server.js';
-import { SnapshotClient } from '../../sidecar/control-plane/snapshot-client.js';
-import { createSidecarMetrics, type SidecarMetrics } from '../../sidecar/metrics/sidecar-metrics.js';
-import { FileSessionRecorder } from '../../sidecar/recording/session-recorder.js';
-import { Sidecar } from '../../sidecar/sidecar.js';
+import { createSidecarMetrics } from '../../sidecar/metrics/sidecar-metrics.js';
+import { startSidecarRuntime, unlessAborted } from '../../sidecar/sidecar-runtime.js';
 import type { DemoDatabase } from './demo-database.js';
+import { startLocalRecordings } from './local-recordings.js';
 
 export interface LocalModeOptions {
   readonly configDir: string;
@@ -30,6 +30,7 @@ export interface LocalModeOptions {
   readonly namespace?: string;
   readonly adminHost: string;
   readonly adminPort: number;
+  /** Where the in-process recording store writes sessions (and the JWKS of each run's checkpoint key). */
   readonly recordingsDir: string;
   /** Masking hash key; a random one per run when absent (hashes then differ between runs). */
   readonly hashKey?: Uint8Array;
@@ -49,6 +50,8 @@ export interface LocalModeReady {
   readonly adminPort: number;
   /** The loopback port of the discovery service (for debugging with a gRPC client; it takes only this process's sidecar). */
   readonly controlPlanePort: number;
+  /** The JWKS file holding this run's recording key, for `gatehouse sessions verify --key`. */
+  readonly recordingKeys: string;
   readonly demo?: DemoDatabase;
 }
 
@@ -126,67 +129,16 @@ async function startControlPlane(
   return { registry, server };
 }
 
-interface SidecarParts {
-  readonly sidecar: Sidecar;
-  readonly client: SnapshotClient;
-  /** The first snapshot the sidecar applied, or why it could not. */
-  readonly firstApplied: Promise<SidecarSnapshot>;
-}
-
-/** The sidecar and its discovery client; nothing runs until client.start(). */
-function createSidecar(options: LocalModeOptions, proto: DiscoveryProto, server: LocalDiscoveryServer, metrics: SidecarMetrics): SidecarParts {
-  const { logger } = options;
-  let settleFirst: { resolve: (snapshot: SidecarSnapshot) => void; reject: (error: unknown) => void } | undefined;
-  const firstApplied = new Promise<SidecarSnapshot>((resolve, reject) => {
-    settleFirst = { resolve, reject };
-  });
-  const client: SnapshotClient = new SnapshotClient({
-    proto,
-    address: server.address,
-    transport: { kind: 'plaintext-local-mode' },
-    nodeId: server.nodeId,
-    token: () => server.token,
-    sidecarVersion: LOCAL_SIDECAR_VERSION,
-    apply: async (snapshot) => {
-      try {
-        await sidecar.apply(snapshot);
-      } catch (error) {
-        settleFirst?.reject(error);
-        throw error; // the client NACKs it and keeps the last good snapshot
-      }
-      settleFirst?.resolve(snapshot);
-    },
-    logger,
-    backoff: { initialMs: 100, maxMs: 2_000 },
-  });
-  const sidecar = new Sidecar({
-    logger,
-    metrics,
-    classifier: new SqlClassifier(),
-    recorder: new FileSessionRecorder(options.recordingsDir, (error) => logger.error({ err: (error as Error).message }, 'session recording could not be written')),
-    hashKey: options.hashKey ?? randomBytes(32),
-    lease: client,
-  });
-  return { sidecar, client, firstApplied };
-}
-
-/** Resolves with the first snapshot applied; rejects when it was refused, took too long, or the run was aborted. */
-async function awaitFirstSnapshot(firstApplied: Promise<SidecarSnapshot>, signal: AbortSignal): Promise<SidecarSnapshot | undefined> {
+/** Resolves with the first snapshot applied; rejects when it was refused or took too long; undefined when the run was aborted. */
+async function awaitFirstSnapshot(firstApplied: Promise<SidecarSnapshot>, firstRefused: Promise<never>, signal: AbortSignal): Promise<SidecarSnapshot | undefined> {
   let timer: NodeJS.Timeout | undefined;
-  let onAbort: (() => void) | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new GatehouseError('GH_ERR_LOCAL_FIRST_SNAPSHOT', { detail: `none arrived within ${FIRST_SNAPSHOT_TIMEOUT_MS} ms` })), FIRST_SNAPSHOT_TIMEOUT_MS);
   });
-  const aborted = new Promise<undefined>((resolve) => {
-    onAbort = () => resolve(undefined);
-    if (signal.aborted) resolve(undefined);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
   try {
-    return await Promise.race([firstApplied, timeout, aborted]);
+    return await unlessAborted(Promise.race([firstApplied, firstRefused, timeout]), signal);
   } finally {
     clearTimeout(timer);
-    if (onAbort) signal.removeEventListener('abort', onAbort);
   }
 }
 
@@ -195,13 +147,6 @@ function untilAborted(signal: AbortSignal): Promise<void> {
     if (signal.aborted) resolve();
     signal.addEventListener('abort', () => resolve(), { once: true });
   });
-}
-
-function portsOf(snapshot: SidecarSnapshot, sidecar: Sidecar): Map<string, number> {
-  return new Map(snapshot.resources.flatMap((entry) => {
-    const port = sidecar.portOf(entry.resource.metadata.name);
-    return port === undefined ? [] : [[entry.resource.metadata.name, port] as const];
-  }));
 }
 
 async function runCleanups(cleanups: readonly Cleanup[], logger: Logger): Promise<void> {
@@ -228,22 +173,46 @@ export async function runLocalMode(options: LocalModeOptions, events: LocalModeE
     if (demo) cleanups.unshift(() => demo.stop());
     const controlPlane = await startControlPlane(options, proto, demo, events, cleanups);
     const metrics = createSidecarMetrics();
-    const { sidecar, client, firstApplied } = createSidecar(options, proto, controlPlane.server, metrics);
-    const admin = await startAdminServer({
-      host: options.adminHost,
-      port: options.adminPort,
-      registry: Registry.merge([metrics.registry, controlPlane.registry]),
-      notReadyReason: () => sidecar.notReadyReason(),
+    // In one process a refused first snapshot is a broken config folder: stop and say so.
+    let refuseFirst: ((error: unknown) => void) | undefined;
+    const firstRefused = new Promise<never>((_, reject) => {
+      refuseFirst = reject;
     });
-    cleanups.unshift(() => admin.close());
-    cleanups.unshift(() => sidecar.stop(options.drainMs));
-    cleanups.unshift(() => client.stop());
-    client.start();
-    const snapshot = await awaitFirstSnapshot(firstApplied, signal).catch((error: unknown) => {
+    firstRefused.catch(() => undefined); // observed by awaitFirstSnapshot; never an unhandled rejection
+    // Held statements are decided in this process, through the admin port (`gatehouse requests|approve|deny`).
+    const approvals = new LocalApprovalDesk({ logger, metrics: createApprovalMetrics(controlPlane.registry) });
+    // Unshifted before the sidecar's stop, so it runs after it: sessions end (and are sealed) before the store closes.
+    const recordings = await startLocalRecordings({ dir: options.recordingsDir, node: controlPlane.server.nodeId, registry: controlPlane.registry, logger });
+    cleanups.unshift(() => recordings.close());
+    const runtime = await startSidecarRuntime({
+      proto,
+      controlPlane: {
+        address: controlPlane.server.address,
+        transport: { kind: 'plaintext-local-mode' },
+        nodeId: controlPlane.server.nodeId,
+        token: () => controlPlane.server.token,
+        sidecarVersion: LOCAL_SIDECAR_VERSION,
+        backoff: { initialMs: 100, maxMs: 2_000 },
+      },
+      logger,
+      metrics,
+      recording: { recorder: recordings.recorder },
+      ...(options.hashKey ? { hashKey: options.hashKey } : {}),
+      adminHost: options.adminHost,
+      adminPort: options.adminPort,
+      extraRegistries: [controlPlane.registry],
+      approvals,
+      adminRoutes: localApprovalRoutes(approvals),
+      onApplyFailure: (error, first) => {
+        if (first) refuseFirst?.(error);
+      },
+    });
+    cleanups.unshift(() => runtime.stop(options.drainMs));
+    const snapshot = await awaitFirstSnapshot(runtime.firstApplied, firstRefused, signal).catch((error: unknown) => {
       throw error instanceof GatehouseError ? error : new GatehouseError('GH_ERR_LOCAL_FIRST_SNAPSHOT', { detail: (error as Error).message }, { cause: error });
     });
     if (!snapshot) return;
-    events.onReady({ snapshot, ports: portsOf(snapshot, sidecar), adminPort: admin.port, controlPlanePort: controlPlane.server.port, ...(demo ? { demo } : {}) });
+    events.onReady({ snapshot, ports: runtime.portsOf(snapshot), adminPort: runtime.adminPort, controlPlanePort: controlPlane.server.port, recordingKeys: recordings.keysFile, ...(demo ? { demo } : {}) });
     await untilAborted(signal);
     logger.info('shutting down: draining sessions');
   } finally {

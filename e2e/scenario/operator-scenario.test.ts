@@ -13,8 +13,10 @@ import { kubectlFor, type Kubectl } from '../harness/kubectl.js';
 import { REPO_ROOT } from '../harness/test-cluster.js';
 import { waitFor, waitForJsonPath } from '../harness/wait-for.js';
 import { startStandInKubelet, type StandInKubelet } from '../kubelet/stand-in-kubelet.js';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
+import { bufferedIO } from '../../cli/io.js';
+import { runCli } from '../../cli/main.js';
 
 const NAMESPACE = 'payments';
 const SIDECAR_IMAGE = 'gatehouse/sidecar:e2e';
@@ -68,6 +70,7 @@ async function startOperatorProcess(kubeconfigPath: string): Promise<void> {
     '--namespace', 'gatehouse-system', '--service-name', 'gatehouse-operator',
     '--webhook-port', String(ports.webhook), '--control-plane-port', String(ports.controlPlane), '--admin-port', String(ports.admin),
     '--host', '127.0.0.1', '--control-plane-address', `127.0.0.1:${ports.controlPlane}`, '--sidecar-image', SIDECAR_IMAGE,
+    '--recordings-dir', path.join(workDir, 'recordings'),
   ];
   const child = spawn(GATEHOUSE[0]!, args, { cwd: REPO_ROOT, env: { ...process.env, POD_NAME: 'gatehouse-operator-e2e' }, stdio: ['ignore', 'pipe', 'pipe'] });
   operator = child;
@@ -215,5 +218,34 @@ describe('a pod in an opted-in namespace, end to end', () => {
     const claims = JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as { aud: string[]; 'kubernetes.io': { pod: { name: string } } };
     expect(claims.aud).toContain('gatehouse');
     expect(claims['kubernetes.io'].pod.name).toBe('ci-job');
+  });
+
+  it('has the psql sessions in the operator\'s recordings, sealed, verifying intact with the key it publishes', async () => {
+    const recordings = path.join(workDir, 'recordings');
+    const sessions = () => {
+      const io = bufferedIO(REPO_ROOT);
+      return runCli(['sessions', 'list', '--dir', recordings, '--json'], io).then(() => JSON.parse(io.out() || '[]') as { session: string; node: string; identity: string; resource: string; status: string }[]);
+    };
+    // The sidecar uploads in batches; every psql -c session has ended, so all of them end up sealed.
+    const listed = await waitFor(sessions, (found) => found.length >= 3 && found.every((session) => session.status === 'sealed'), { timeoutMs: 15_000, intervalMs: 200, what: 'the sessions sealed in the operator\'s store' });
+    for (const session of listed) expect(session).toMatchObject({ node: `${NAMESPACE}/ci-job`, identity: 'ci-runner', resource: 'orders-db' });
+
+    const jwks = await fetch(`http://127.0.0.1:${ports.admin}/recordings/jwks.json`);
+    expect(jwks.status).toBe(200);
+    const keyFile = path.join(workDir, 'recording-key.jwks.json');
+    await writeFile(keyFile, await jwks.text());
+    const io = bufferedIO(REPO_ROOT);
+    const code = await runCli(['sessions', 'verify', '--dir', recordings, '--key', keyFile], io);
+    expect(io.out()).toContain(`${listed.length} file(s) intact, 0 problem(s)`);
+    expect(code).toBe(0);
+
+    // The denied DROP is in the recording, with the rule that denied it.
+    const shown = await Promise.all(listed.map(async (session) => {
+      const output = bufferedIO(REPO_ROOT);
+      await runCli(['sessions', 'show', session.session, '--dir', recordings], output);
+      return output.out();
+    }));
+    const drop = shown.find((text) => text.includes('DROP TABLE customers'));
+    expect(drop).toMatch(/\[deny ddl rule=ci-read-only\/no-schema-changes\] DROP TABLE customers/);
   });
 });

@@ -4,7 +4,7 @@ import { Counter, Histogram, type Registry } from 'prom-client';
 
 export const ADMISSION_METRIC_PREFIX = 'gatehouse_admission_';
 
-export type AdmissionWebhook = 'mutate-pods' | 'validate-gatehouse';
+export type AdmissionWebhook = 'mutate-pods' | 'validate-gatehouse' | 'accessrequest-status';
 
 /**
  * allowed: admitted unchanged; patched: admitted with a patch; denied: refused on its merits;

@@ -22,7 +22,7 @@ export interface AdmissionRequest {
   readonly namespace?: string;
   readonly subResource?: string;
   readonly dryRun?: boolean;
-  readonly userInfo?: { readonly username?: string };
+  readonly userInfo?: { readonly username?: string; readonly groups?: readonly string[] };
   readonly object?: unknown;
   readonly oldObject?: unknown;
 }
@@ -105,10 +105,16 @@ export function parseAdmissionReview(body: string): AdmissionRequest {
     ...(namespace === undefined ? {} : { namespace }),
     ...(subResource === undefined ? {} : { subResource }),
     ...(request.dryRun === true ? { dryRun: true } : {}),
-    ...(isRecord(request.userInfo) ? { userInfo: { username: String(request.userInfo.username ?? '') } } : {}),
+    ...(isRecord(request.userInfo) ? { userInfo: userInfoOf(request.userInfo) } : {}),
     ...(request.object === undefined || request.object === null ? {} : { object: request.object }),
     ...(request.oldObject === undefined || request.oldObject === null ? {} : { oldObject: request.oldObject }),
   };
+}
+
+/** Who made the request, as the API server authenticated them; groups decide who may approve. */
+function userInfoOf(userInfo: Record<string, unknown>): { username: string; groups: string[] } {
+  const groups = Array.isArray(userInfo.groups) ? userInfo.groups.filter((group): group is string => typeof group === 'string') : [];
+  return { username: String(userInfo.username ?? ''), groups };
 }
 
 export function reviewOf(response: AdmissionResponse): AdmissionReviewResponse {

@@ -2,9 +2,22 @@
 // checks a folder (schema, CEL rules, references, semantics), against what the cluster holds in its
 // namespace. Problems of the object itself deny it (errors) or come back as warnings; problems the
 // change causes in other objects (a policy left naming a deleted resource) are warnings, since
-// refusing them would block deletions and namespace teardown.
-import { loadConfigFromTexts, isWarning, type ConfigProblem, type ManifestText, type Secret } from '../../api/manifests/config.js';
-import { validateConfig } from '../../api/manifests/validate.js';
+// refusing them would block deletions and namespace teardown. One admission costs about the same
+// whatever the namespace holds: objects are loaded once (no text round trip), and only the changed
+// object and the objects whose problems it can change are validated, through indexed lookups.
+import {
+  configFromLoaded,
+  isWarning,
+  loadManifestObject,
+  namespaceOf,
+  type ConfigObject,
+  type ConfigProblem,
+  type GatehouseConfig,
+  type LoadedManifest,
+  type Secret,
+} from '../../api/manifests/config.js';
+import { validateObjects, type ValidationScope } from '../../api/manifests/validate.js';
+import { claimsOf, ValidationContext } from '../../api/manifests/validation-context.js';
 import type { AccessPolicy, NonHumanIdentity, ProtectedResource } from '../../api/kinds/kinds.js';
 import type { AdmissionOperation } from './admission-review.js';
 
@@ -60,19 +73,44 @@ function secretManifest(secret: Secret, namespace: string): unknown {
   };
 }
 
-function textOf(file: string, object: unknown): ManifestText {
-  // JSON is YAML, so the loader reads it as it would read a file of the GitOps repo.
-  return { file, text: JSON.stringify(object) };
+/**
+ * Cluster objects as loaded, by the informer's object: the cache hands out the same object until it
+ * changes and replaces it with a new one on update, so each version is schema-checked once. Entries
+ * go with the objects they were made from.
+ */
+const loadedByObject = new WeakMap<object, { readonly key: string; readonly manifest: LoadedManifest }>();
+
+function loadClusterObject(object: Identified, namespace: string): LoadedManifest {
+  const key = objectKey(object, namespace);
+  const cached = loadedByObject.get(object);
+  if (cached?.key === key) return cached.manifest;
+  const manifest = loadManifestObject(key, object);
+  loadedByObject.set(object, { key, manifest });
+  return manifest;
 }
 
-function clusterTexts(view: ClusterObjects, namespace: string, skip?: string): ManifestText[] {
-  const texts: ManifestText[] = [];
+interface LoadedView {
+  readonly manifests: readonly LoadedManifest[];
+  /** Where the changed object sits among them, or -1. */
+  readonly changedAt: number;
+}
+
+/** The namespace's objects in the order the text loader saw them: identities, resources, policies, Secrets. */
+function loadView(view: ClusterObjects, namespace: string, changedKey: string): LoadedView {
+  const manifests: LoadedManifest[] = [];
+  let changedAt = -1;
   for (const object of [...view.identities, ...view.resources, ...view.policies] as Identified[]) {
-    const key = objectKey(object, namespace);
-    if (key !== skip) texts.push(textOf(key, object));
+    const manifest = loadClusterObject(object, namespace);
+    if (manifest.file === changedKey) changedAt = manifests.length;
+    manifests.push(manifest);
   }
-  for (const secret of view.secrets) texts.push(textOf(objectKey(secret, namespace), secretManifest(secret, namespace)));
-  return texts;
+  for (const secret of view.secrets) manifests.push(loadManifestObject(objectKey(secret, namespace), secretManifest(secret, namespace)));
+  return { manifests, changedAt };
+}
+
+function withNamespace(object: unknown, namespace: string): unknown {
+  const record = object as { metadata?: Record<string, unknown> };
+  return { ...record, metadata: { ...record.metadata, namespace: (record.metadata?.namespace as string | undefined) ?? namespace } };
 }
 
 function problemKey(problem: ConfigProblem): string {
@@ -85,35 +123,88 @@ function isAbout(problem: ConfigProblem, change: ValidationChange): boolean {
   return problem.kind === change.kind && name === change.name && problem.namespace === change.namespace;
 }
 
-function withNamespace(object: unknown, namespace: string): unknown {
-  const record = object as { metadata?: Record<string, unknown> };
-  return { ...record, metadata: { ...record.metadata, namespace: (record.metadata?.namespace as string | undefined) ?? namespace } };
+function scopeOf(objects: Iterable<ConfigObject>): ValidationScope {
+  const scope = { identities: [] as NonHumanIdentity[], resources: [] as ProtectedResource[], policies: [] as AccessPolicy[] };
+  for (const object of objects) {
+    if (object.kind === 'NonHumanIdentity') scope.identities.push(object);
+    else if (object.kind === 'ProtectedResource') scope.resources.push(object);
+    else if (object.kind === 'AccessPolicy') scope.policies.push(object);
+  }
+  return scope;
 }
 
 /**
- * Validates the namespace as it would be after the change, and as it is, and splits the problems
- * that are new. The changed object is loaded last, so a conflict it causes (two identities claiming
- * one ServiceAccount, two resources sharing a sidecar port) is reported on it, not on the older one.
+ * The other objects whose problems a version of the changed object can change, found through the
+ * context's indexes: what references it by name (or by a group it joins or leaves), what shares a
+ * namespace-wide unique claim or port with it, and, for a policy, the deny-only policies that may be
+ * layered over it. Everything else is validated the same with or without the change.
+ */
+function affectedBy(context: ValidationContext, version: ConfigObject | undefined, change: ValidationChange, into: Set<ConfigObject>): void {
+  const { namespace, name } = change;
+  const add = (objects: readonly ConfigObject[]): void => {
+    for (const object of objects) into.add(object);
+  };
+  if (change.kind === 'NonHumanIdentity') {
+    add(context.policiesReferencing(namespace, 'identity', name));
+    if (version?.kind !== 'NonHumanIdentity') return;
+    for (const group of version.spec.groups ?? []) add(context.policiesReferencing(namespace, 'group', group));
+    for (const { claim } of claimsOf(version)) add(context.claimants(namespaceOf(version), claim));
+  } else if (change.kind === 'ProtectedResource') {
+    add(context.policiesReferencing(namespace, 'resource', name));
+    if (version?.kind === 'ProtectedResource') add(context.portOwners(namespaceOf(version), version.spec.sidecar.port));
+  } else if (change.kind === 'AccessPolicy' && version?.kind === 'AccessPolicy') {
+    for (const resource of version.spec.resources) {
+      add(context.policiesReferencing(namespace, 'resource', resource).filter((policy) => policy.spec.rules.every((rule) => rule.effect === 'deny')));
+    }
+  }
+}
+
+/**
+ * Validates the changed object in the namespace as it would be after the change, and the objects it
+ * affects both after and before, keeping the problems that are new. The changed object is loaded
+ * last, so a conflict it causes (two identities claiming one ServiceAccount, two resources sharing a
+ * sidecar port) is reported on it, not on the older one. The verdicts are those of validateConfig
+ * over the whole namespace (gatehouse-validation.test.ts compares them on random changes).
  */
 export function validateChange(view: ClusterObjects, change: ValidationChange): ValidationOutcome {
   const key = keyOf(change.kind, change.namespace, change.name);
-  const afterTexts = clusterTexts(view, change.namespace, key);
-  if (change.operation !== 'DELETE' && change.object !== undefined) {
-    afterTexts.push(textOf(key, withNamespace(change.object, change.namespace)));
-  }
-  const after = validateConfig(loadConfigFromTexts(afterTexts));
-  const own = after.filter((problem) => isAbout(problem, change));
-  const elsewhere = after.filter((problem) => !isAbout(problem, change));
-  let others: ConfigProblem[] = [];
-  if (elsewhere.length > 0) {
-    const before = new Set(validateConfig(loadConfigFromTexts(clusterTexts(view, change.namespace))).map(problemKey));
-    others = elsewhere.filter((problem) => !before.has(problemKey(problem)));
-  }
-  return {
-    errors: own.filter((problem) => !isWarning(problem)),
-    warnings: own.filter(isWarning),
-    others,
-  };
+  const loaded = loadView(view, change.namespace, key);
+  const previous = loaded.changedAt >= 0 ? loaded.manifests[loaded.changedAt] : undefined;
+  const others = loaded.manifests.filter((manifest) => manifest.file !== key);
+  const next = change.operation !== 'DELETE' && change.object !== undefined
+    ? loadManifestObject(key, withNamespace(change.object, change.namespace))
+    : undefined;
+  const after = configFromLoaded(next === undefined ? others : [...others, next]);
+  const afterContext = new ValidationContext(after);
+  const changed = next?.object;
+  const afterProblems = [...after.problems, ...validateObjects(afterContext, scopeOf(changed === undefined ? [] : [changed]))];
+  const own = sortByFile(afterProblems.filter((problem) => isAbout(problem, change)));
+  const elsewhere = afterProblems.filter((problem) => !isAbout(problem, change));
+  const verdict = { errors: own.filter((problem) => !isWarning(problem)), warnings: own.filter(isWarning) };
+
+  // The objects this change can touch, whichever version of it they saw. Apart from the changed
+  // object both versions of the namespace hold the same objects, so the after indexes find them all.
+  const affected = new Set<ConfigObject>();
+  affectedBy(afterContext, changed, change, affected);
+  affectedBy(afterContext, previous?.object, change, affected);
+  for (const object of [changed, previous?.object]) if (object !== undefined) affected.delete(object);
+  // Loader problems of the other objects were there before the change too; only new ones count.
+  const carried = new Set(others.flatMap((manifest) => manifest.problems));
+  const fresh = elsewhere.filter((problem) => !carried.has(problem));
+  if (affected.size === 0 && fresh.length === 0) return { ...verdict, others: [] };
+  const scope = scopeOf(affected);
+  fresh.push(...validateObjects(afterContext, scope));
+  const before = configFromLoaded(loaded.manifests);
+  const seen = new Set([...before.problems, ...validateObjects(new ValidationContext(before), scope)].map(problemKey));
+  return { ...verdict, others: sortByFile(fresh.filter((problem) => !seen.has(problemKey(problem)))) };
+}
+
+/** validateConfig's order: by file (an object's key), then line, then the order found. */
+function sortByFile(problems: ConfigProblem[]): ConfigProblem[] {
+  return problems
+    .map((problem, order) => ({ problem, order }))
+    .sort((a, b) => (a.problem.file < b.problem.file ? -1 : a.problem.file > b.problem.file ? 1 : 0) || a.problem.line - b.problem.line || a.order - b.order)
+    .map(({ problem }) => problem);
 }
 
 /** `spec.address: Address … [GH_ERR_RESOURCE_ADDRESS]`: one line per problem of the object itself. */

@@ -115,7 +115,10 @@ describe('injectSidecar: what is injected', () => {
       restartPolicy: 'Always',
       startupProbe: { httpGet: { path: '/readyz', port: SIDECAR_ADMIN_PORT } },
       readinessProbe: { httpGet: { path: '/readyz', port: SIDECAR_ADMIN_PORT } },
-      volumeMounts: [{ name: 'gatehouse-token', mountPath: '/var/run/secrets/gatehouse', readOnly: true }],
+      volumeMounts: [
+        { name: 'gatehouse-token', mountPath: '/var/run/secrets/gatehouse', readOnly: true },
+        { name: 'gatehouse-spool', mountPath: '/var/run/gatehouse/spool' },
+      ],
       securityContext: {
         runAsNonRoot: true,
         runAsUser: SIDECAR_UID,
@@ -130,6 +133,7 @@ describe('injectSidecar: what is injected', () => {
     expect(env.GATEHOUSE_CONTROL_PLANE).toBe('gatehouse-operator.gatehouse-system.svc:15010');
     expect(env.GATEHOUSE_CONTROL_PLANE_CA).toBe(CONTROL_PLANE_CA);
     expect(env.GATEHOUSE_TOKEN_FILE).toBe('/var/run/secrets/gatehouse/token');
+    expect(env.GATEHOUSE_RECORDING_SPOOL).toBe('/var/run/gatehouse/spool');
     const fieldRefs = Object.fromEntries(sidecar!.env!.filter((v) => v.valueFrom).map((v) => [v.name, v.valueFrom!.fieldRef.fieldPath]));
     expect(fieldRefs).toEqual({ POD_NAME: 'metadata.name', POD_NAMESPACE: 'metadata.namespace' });
     expect(patched.spec.volumes).toEqual([
@@ -137,6 +141,8 @@ describe('injectSidecar: what is injected', () => {
         name: 'gatehouse-token',
         projected: { sources: [{ serviceAccountToken: { audience: 'gatehouse', expirationSeconds: 600, path: 'token' } }] },
       },
+      // The recording spool: writable although the root filesystem is not, bounded above the spool's own limit.
+      { name: 'gatehouse-spool', emptyDir: { sizeLimit: '512Mi' } },
     ]);
     expect(patched.metadata.annotations).toEqual({ 'gatehouse.dev/injected': 'true', 'gatehouse.dev/identity': 'ci-runner' });
   });
@@ -280,6 +286,7 @@ describe('injectSidecar: the patch', () => {
       'add /spec/containers/0/env/5',
       'add /spec/initContainers',
       'add /spec/volumes/1',
+      'add /spec/volumes/2',
     ]);
     // Everything that was in the pod is still there, unchanged.
     expect(patched.metadata.annotations!.team).toBe('payments');

@@ -28,6 +28,11 @@ export const TOKEN_EXPIRATION_SECONDS = 600;
 /** The sidecar's admin port: /readyz passes only after the first policy snapshot is applied. */
 export const SIDECAR_ADMIN_PORT = 15090;
 const XTABLES_VOLUME = 'gatehouse-xtables';
+/** Session events wait here for the operator's acknowledgement; an emptyDir survives a sidecar restart in the pod. */
+export const RECORDING_SPOOL_VOLUME = 'gatehouse-spool';
+export const RECORDING_SPOOL_DIRECTORY = '/var/run/gatehouse/spool';
+/** Above the sidecar's default spool bound (256 MiB) with room for compaction, so a full spool drops events instead of getting the pod evicted. */
+const RECORDING_SPOOL_SIZE_LIMIT = '512Mi';
 
 export interface ResourceQuantities {
   readonly cpu: string;
@@ -194,11 +199,12 @@ function sidecarContainer(options: InjectionOptions, context: InjectionContext):
       { name: 'GATEHOUSE_CONTROL_PLANE_CA', value: context.controlPlaneCa },
       { name: 'GATEHOUSE_TOKEN_FILE', value: TOKEN_FILE },
       { name: 'GATEHOUSE_ADMIN_PORT', value: String(SIDECAR_ADMIN_PORT) },
+      { name: 'GATEHOUSE_RECORDING_SPOOL', value: RECORDING_SPOOL_DIRECTORY },
       { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
       { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
     ],
     ports: [{ name: 'gatehouse-admin', containerPort: SIDECAR_ADMIN_PORT, protocol: 'TCP' }],
-    volumeMounts: [{ name: TOKEN_VOLUME, mountPath: TOKEN_DIRECTORY, readOnly: true }],
+    volumeMounts: [{ name: TOKEN_VOLUME, mountPath: TOKEN_DIRECTORY, readOnly: true }, { name: RECORDING_SPOOL_VOLUME, mountPath: RECORDING_SPOOL_DIRECTORY }],
     // Up to two minutes for the first snapshot; the app containers start only after this passes.
     startupProbe: readyzProbe(1, 120),
     readinessProbe: readyzProbe(5, 3),
@@ -237,7 +243,8 @@ function volumes(transparent: boolean): JsonObject[] {
       sources: [{ serviceAccountToken: { audience: TOKEN_AUDIENCE, expirationSeconds: TOKEN_EXPIRATION_SECONDS, path: 'token' } }],
     },
   };
-  return transparent ? [token, { name: XTABLES_VOLUME, emptyDir: { medium: 'Memory', sizeLimit: '1Mi' } }] : [token];
+  const spool: JsonObject = { name: RECORDING_SPOOL_VOLUME, emptyDir: { sizeLimit: RECORDING_SPOOL_SIZE_LIMIT } };
+  return transparent ? [token, spool, { name: XTABLES_VOLUME, emptyDir: { medium: 'Memory', sizeLimit: '1Mi' } }] : [token, spool];
 }
 
 function annotate(pod: JsonObject, identity: string): void {

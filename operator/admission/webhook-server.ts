@@ -28,6 +28,7 @@ import {
 } from './gatehouse-validation.js';
 import { API_GROUP } from '../../api/kinds/kinds.js';
 import { injectSidecar, type InjectionContext, type PodLike } from './pod-injection.js';
+import { ACCESS_REQUEST_STATUS_PATH, reviewAccessRequestStatus, type AccessRequestWebhookOptions } from './access-request-webhook.js';
 
 export const MUTATE_PODS_PATH = '/mutate-pods';
 export const VALIDATE_GATEHOUSE_PATH = '/validate-gatehouse';
@@ -57,6 +58,8 @@ export interface WebhookServerOptions {
   readonly decisionTimeoutMs?: number;
   /** Time for a client to send the whole request (default 10 s). */
   readonly requestTimeoutMs?: number;
+  /** Serves /mutate-accessrequest-status (human decisions on AccessRequests) when set; see access-request-webhook.ts. */
+  readonly accessRequests?: AccessRequestWebhookOptions;
 }
 
 export interface WebhookServer {
@@ -155,7 +158,8 @@ class AdmissionHandler {
       return;
     }
     const webhook: AdmissionWebhook | undefined =
-      path === MUTATE_PODS_PATH ? 'mutate-pods' : path === VALIDATE_GATEHOUSE_PATH ? 'validate-gatehouse' : undefined;
+      path === MUTATE_PODS_PATH ? 'mutate-pods' : path === VALIDATE_GATEHOUSE_PATH ? 'validate-gatehouse'
+        : path === ACCESS_REQUEST_STATUS_PATH && this.options.accessRequests ? 'accessrequest-status' : undefined;
     if (!webhook) {
       sendJson(response, 404, { message: `no webhook at ${path}; use ${MUTATE_PODS_PATH} or ${VALIDATE_GATEHOUSE_PATH}` });
       return;
@@ -215,7 +219,9 @@ class AdmissionHandler {
       timer = setTimeout(() => reject(new Error(`no decision within ${timeoutMs} ms`)), timeoutMs);
     });
     try {
-      const decide = webhook === 'mutate-pods' ? this.mutatePod(admission) : this.validateGatehouse(admission);
+      const decide = webhook === 'mutate-pods' ? this.mutatePod(admission)
+        : webhook === 'accessrequest-status' ? Promise.resolve(reviewAccessRequestStatus(admission, this.options.accessRequests!))
+        : this.validateGatehouse(admission);
       return await Promise.race([decide, timeout]);
     } catch (error) {
       return this.undecided(webhook, admission, error);

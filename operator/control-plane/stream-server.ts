@@ -1,7 +1,7 @@
 // The policy discovery service's gRPC server: TLS (plaintext only when asked for, for local mode),
 // one NodeStream per connected sidecar, graceful shutdown. It speaks the protocol and nothing
 // else; what each node gets comes from the ConfigWatcher (the snapshot cache) it is given.
-import { Server, ServerCredentials, type ServerDuplexStream } from '@grpc/grpc-js';
+import { Server, ServerCredentials, type ServerDuplexStream, type UntypedHandleCall } from '@grpc/grpc-js';
 import { GatehouseError } from '../../api/errors.js';
 import type { Logger } from '../../api/logging/logger.js';
 import type { DiscoveryProto, DiscoveryRequest, DiscoveryResponseInit } from '../../api/proto/discovery-proto.js';
@@ -15,6 +15,16 @@ export type { AuthenticationResult, NodeAuthenticator } from './node-stream.js';
 export type ServerTransport =
   | { readonly kind: 'tls'; readonly keyPem: string | Buffer; readonly certPem: string | Buffer }
   | { readonly kind: 'plaintext-local-mode' };
+
+/**
+ * The service's other methods, served by other parts of the operator (recordings, approvals). grpc-js
+ * accepts a service once, so they join StreamSnapshots in the one implementation; a method left out
+ * answers UNIMPLEMENTED.
+ */
+export interface ExtraDiscoveryHandlers {
+  readonly ReportEvents?: UntypedHandleCall;
+  readonly RequestApproval?: UntypedHandleCall;
+}
 
 export interface DiscoveryServerOptions {
   readonly proto: DiscoveryProto;
@@ -36,6 +46,8 @@ export interface DiscoveryServerOptions {
   readonly keepaliveMs?: number;
   /** Close connections after this age so sidecars reconnect and re-authenticate with a fresh token. Off by default. */
   readonly maxConnectionAgeMs?: number;
+  /** Handlers of the service's other methods; UNIMPLEMENTED when absent. */
+  readonly extraHandlers?: ExtraDiscoveryHandlers;
 }
 
 export interface DiscoveryServer {
@@ -91,6 +103,7 @@ export async function startDiscoveryServer(options: DiscoveryServerOptions): Pro
   let closing = false;
   const server = new Server(serverOptions(options));
   server.addService(options.proto.service, {
+    ...options.extraHandlers,
     StreamSnapshots: (call: ServerDuplexStream<DiscoveryRequest, DiscoveryResponseInit>) => {
       const stream = new NodeStream(call, streamOptions, (closed) => streams.delete(closed));
       streams.add(stream);

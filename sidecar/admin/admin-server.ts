@@ -1,6 +1,6 @@
 // The HTTP endpoints every long-running Gatehouse process exposes: /metrics for Prometheus,
 // /healthz (the process is alive) and /readyz (it can serve: listeners up, policy loaded).
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 
@@ -10,6 +10,8 @@ export interface AdminServerOptions {
   readonly registry: Registry;
   /** Returns undefined when ready, or the reason it is not. */
   readonly notReadyReason: () => string | undefined;
+  /** Extra endpoints (local mode's /approvals): true when the route answered the request. */
+  readonly routes?: (request: IncomingMessage, response: ServerResponse) => boolean;
 }
 
 export interface AdminServer {
@@ -20,6 +22,7 @@ export interface AdminServer {
 export async function startAdminServer(options: AdminServerOptions): Promise<AdminServer> {
   const server: Server = createServer((request, response) => {
     const path = (request.url ?? '/').split('?')[0];
+    if (options.routes?.(request, response)) return;
     if (request.method !== 'GET' && request.method !== 'HEAD') {
       response.writeHead(405, { allow: 'GET, HEAD' }).end();
       return;

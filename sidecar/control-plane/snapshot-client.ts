@@ -76,9 +76,16 @@ function refusalOf(error: unknown, version: string): Refusal {
   return { version, code: wrapped.code, message: wrapped.message };
 }
 
-function minDefined(values: readonly (number | undefined)[]): number | undefined {
-  const defined = values.filter((value): value is number => value !== undefined);
-  return defined.length === 0 ? undefined : Math.min(...defined);
+function earlier(a: number | undefined, b: number | undefined): number | undefined {
+  if (a === undefined) return b;
+  return b === undefined || a <= b ? a : b;
+}
+
+/** The earliest credential expiry of a snapshot, or undefined when none expires. */
+function earliestCredentialExpiry(snapshot: SidecarSnapshot): number | undefined {
+  let at: number | undefined;
+  for (const entry of snapshot.resources) at = earlier(at, entry.credential?.expiresAt);
+  return at;
 }
 
 export class SnapshotClient {
@@ -106,6 +113,8 @@ export class SnapshotClient {
   /** The response last answered per type on this stream, and whether with an ACK. */
   private readonly answered = new Map<TypeUrl, { readonly nonce: string; readonly acked: boolean }>();
   private good: SidecarSnapshot | undefined;
+  /** earliestCredentialExpiry(good), kept with it: sessions ask for the expiry before every statement. */
+  private goodCredentialExpiry: number | undefined;
   private refusal: Refusal | undefined;
   private reconciling: Promise<void> | undefined;
   private dirty = false;
@@ -138,9 +147,13 @@ export class SnapshotClient {
    */
   expiresAt(): number | undefined {
     if (!this.good) return undefined;
-    const credentials = this.good.resources.map((entry) => entry.credential?.expiresAt);
     const lease = this.isConnected || this.appliedTtlMs <= 0 ? undefined : this.lostAtMs + this.appliedTtlMs;
-    return minDefined([...credentials, lease]);
+    return earlier(this.goodCredentialExpiry, lease);
+  }
+
+  /** Epoch ms since when the control plane is unreachable (since start, if never reached); undefined while connected. */
+  lostSince(): number | undefined {
+    return this.isConnected ? undefined : this.lostAtMs;
   }
 
   /** True when there is no snapshot, or it is past expiresAt(): the sidecar must deny. */
@@ -294,6 +307,7 @@ export class SnapshotClient {
     }
     if (snapshot.version !== this.good?.version) this.log.info({ version: snapshot.version }, 'snapshot applied');
     this.good = snapshot;
+    this.goodCredentialExpiry = earliestCredentialExpiry(snapshot);
     this.applied = attempt;
     this.appliedTtlMs = ttlMs;
     this.refusal = undefined;

@@ -2,7 +2,7 @@
 // spans inside a longer text (a card number in a sentence, a token in a JSON blob) so that only
 // those spans are masked. All of them are hand-written linear scans or literal searches: no regex
 // that can backtrack, no per-cell allocation unless something is found.
-import { DETECTORS } from '../../api/kinds/kinds.js';
+import { DETECTORS } from '../../api/kinds/vocabulary.js';
 import { findCardNumbers } from './card-detector.js';
 import { findCloudAccessKeys } from './cloud-key-detector.js';
 import type { DetectedSpan, DetectorName, FindSpans } from './detector-types.js';

@@ -8,7 +8,7 @@
 // partial keeps from the value), so it is valid in any ASCII-compatible client encoding and can be
 // spliced into JSON strings and array literals without escaping.
 import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
-import { MASKING_STRATEGIES } from '../../api/kinds/kinds.js';
+import { MASKING_STRATEGIES } from '../../api/kinds/vocabulary.js';
 import { GatehouseError } from '../../api/errors.js';
 import { isAlnum, isDigit } from './ascii-classes.js';
 import type { DetectorName } from './detector-types.js';

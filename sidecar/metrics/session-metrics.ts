@@ -38,8 +38,12 @@ export class SampledLatency {
 export class SessionMetrics {
   readonly requestLatency: SampledLatency;
   readonly responseLatency: SampledLatency;
-  /** By `operation decision`: a session runs few distinct kinds of statement. */
-  private readonly statementTallies = new Map<string, Tally>();
+  /**
+   * By operation, then decision: a session runs few distinct kinds of statement. Two lookups of
+   * strings the classifier hands out again and again (their hashes cached) cost less than building
+   * and hashing a joined key for every statement.
+   */
+  private readonly statementTallies = new Map<string, Map<string, Tally>>();
   private readonly masked: Tally;
 
   constructor(
@@ -54,11 +58,15 @@ export class SessionMetrics {
   }
 
   statement(operation: string, decision: string): void {
-    const key = `${operation} ${decision}`;
-    let tally = this.statementTallies.get(key);
+    let byDecision = this.statementTallies.get(operation);
+    if (byDecision === undefined) {
+      byDecision = new Map();
+      this.statementTallies.set(operation, byDecision);
+    }
+    let tally = byDecision.get(decision);
     if (tally === undefined) {
       tally = this.metrics.tallies.statements.tally({ ...this.labels, operation, decision });
-      this.statementTallies.set(key, tally);
+      byDecision.set(decision, tally);
     }
     tally.inc();
   }

@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { GatehouseError } from '../../api/errors.js';
 import type { Logger } from '../../api/logging/logger.js';
 import type { SqlClassifier } from '../../api/sql/classify.js';
+import type { StatementApprovals } from '../approvals/statement-approvals.js';
 import type { SidecarMetrics } from '../metrics/sidecar-metrics.js';
 import type { SessionRecorder } from '../recording/session-recorder.js';
 import type { BackendKey } from './protocol/startup-messages.js';
@@ -21,6 +22,8 @@ export interface PostgresListenerOptions {
   readonly logger: Logger;
   readonly recorder: SessionRecorder;
   readonly limits: SessionLimits;
+  /** Holds require-approval statements for a decision; without it they are denied. */
+  readonly approvals?: StatementApprovals;
 }
 
 class CancelKeys implements CancelRegistry {
@@ -101,6 +104,7 @@ export class PostgresListener {
       cancels: this.cancels,
       limits: this.options.limits,
       sendCancel: cancelUpstream,
+      ...(this.options.approvals ? { approvals: this.options.approvals } : {}),
     });
     this.sessions.add(session);
     void session.run().finally(() => {

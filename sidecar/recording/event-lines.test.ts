@@ -1,7 +1,7 @@
 // The hand-made JSON lines and timestamps must be exactly what JSON.stringify and Date#toISOString
 // make, for any strings (quotes, control characters, lone surrogates) and any clock readings.
 import fc from 'fast-check';
-import { eventLine, jsonString, TimestampFormatter } from './event-lines.js';
+import { eventLine, jsonString, spoolEventLine, spoolLine, TimestampFormatter } from './event-lines.js';
 import type { SessionEvent } from './session-recorder.js';
 
 const anyString = fc.oneof(fc.string(), fc.string({ unit: 'binary' }), fc.constantFrom('', '"', '\\', '\n', '\u2028', '\ud800', 'a\udc00b', 'ok'));
@@ -41,6 +41,24 @@ describe('eventLine', () => {
     fc.assert(
       fc.property(fc.oneof(statement, complete, other), (event) => eventLine(event as SessionEvent) === JSON.stringify(event)),
       { numRuns: 2_000 },
+    );
+  });
+
+  test('spoolEventLine equals JSON.stringify of {seq, at, type, payload: the other fields}', () => {
+    fc.assert(
+      fc.property(fc.nat(), fc.oneof(statement, complete, other), (seq, event) => {
+        const { type, at, ...payload } = event;
+        return spoolEventLine(seq, event as SessionEvent) === JSON.stringify({ seq, at, type, payload });
+      }),
+      { numRuns: 2_000 },
+    );
+  });
+
+  test('spoolLine equals JSON.stringify for the uploader\'s own events', () => {
+    fc.assert(
+      fc.property(fc.nat(), anyString, anyString, fc.dictionary(anyString, fc.oneof(anyString, fc.integer())), (seq, at, type, payload) =>
+        spoolLine(seq, at, type, payload) === JSON.stringify({ seq, at, type, payload })),
+      { numRuns: 1_000 },
     );
   });
 

@@ -46,6 +46,34 @@ export function eventLine(event: SessionEvent): string {
   }
 }
 
+/** A spool and upload line: `{"seq","at","type","payload"}` as JSON.stringify would write it, no newline. */
+export function spoolLine(seq: number, at: string, type: string, payload: object): string {
+  return `{"seq":${jsonNumber(seq)},"at":${jsonString(at)},"type":${jsonString(type)},"payload":${JSON.stringify(payload)}}`;
+}
+
+/**
+ * The event as its spool and upload line, the payload being the event's fields other than type and
+ * at: what JSON.stringify({seq, at, type, payload}) makes, written by hand for the two events a
+ * statement records, so the uploader neither copies the event into a payload object nor walks it.
+ */
+export function spoolEventLine(seq: number, event: SessionEvent): string {
+  switch (event.type) {
+    case 'statement': {
+      let line = `{"seq":${jsonNumber(seq)},"at":${jsonString(event.at)},"type":"statement","payload":{"text":${jsonString(event.text)}`;
+      if (event.parameters !== undefined) line += `,"parameters":${JSON.stringify(event.parameters)}`;
+      line += `,"operation":${jsonString(event.operation)},"decision":${jsonString(event.decision)}`;
+      if (event.rule !== undefined) line += `,"rule":${jsonString(event.rule)}`;
+      return `${line}}}`;
+    }
+    case 'complete':
+      return `{"seq":${jsonNumber(seq)},"at":${jsonString(event.at)},"type":"complete","payload":{"command":${jsonString(event.command)},"rows":${jsonNumber(event.rows)},"durationMs":${jsonNumber(event.durationMs)}}}`;
+    default: {
+      const { type, at, ...payload } = event;
+      return spoolLine(seq, at, type, payload);
+    }
+  }
+}
+
 const MINUTE_MS = 60_000;
 
 /**

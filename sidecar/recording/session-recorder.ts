@@ -3,6 +3,7 @@
 // session now; the operator's tamper-evident store later). Values are masked before they get here.
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { eventLine, TimestampFormatter } from './event-lines.js';
 
 export interface SessionInfo {
   readonly session: string;
@@ -43,21 +44,16 @@ export interface SessionRecorder {
   close(): Promise<void>;
 }
 
-let stampedMs = Number.NaN;
-let stamp = '';
+const timestamps = new TimestampFormatter();
 
 /**
  * The ISO timestamp of an event happening now. Under load a session records several events per
- * millisecond and Date#toISOString costs more than the rest of recording one, so the string of the
- * current millisecond is reused (a memo of the clock; it holds no other state).
+ * millisecond and Date#toISOString costs more than the rest of recording one, so the formatter
+ * reuses the string of the current millisecond and formats the date part once a minute (a memo of
+ * the clock; it holds no other state).
  */
 export function eventTimestamp(): string {
-  const now = Date.now();
-  if (now !== stampedMs) {
-    stampedMs = now;
-    stamp = new Date(now).toISOString();
-  }
-  return stamp;
+  return timestamps.format(Date.now());
 }
 
 const DISCARD: SessionRecording = { write: () => undefined, end: async () => undefined };
@@ -85,7 +81,7 @@ export class FileSessionRecorder implements SessionRecorder {
     this.files.add(file);
     file.append(JSON.stringify({ type: 'session', ...info }));
     return {
-      write: (event) => file.append(JSON.stringify(event)),
+      write: (event) => file.append(eventLine(event)),
       end: async () => {
         await file.close();
         this.files.delete(file);

@@ -3,7 +3,7 @@
 // so the gap between it and the sidecar is what inspecting every statement costs.
 import { freePort } from '../../../testing/postgres-server.js';
 import { waitForListening } from '../child-processes.js';
-import type { BenchTarget, TargetContext } from './target.js';
+import { spawnNode, type BenchTarget, type TargetContext } from './target.js';
 
 /** The whole proxy, run with `node -e` so that no loader or module of ours is in the process. */
 export const NODE_PIPE_SOURCE = `
@@ -28,9 +28,9 @@ export function nodePipeTarget(context: TargetContext): BenchTarget {
     name: 'node-pipe',
     async start(upstream) {
       const port = await freePort();
-      const proc = context.processes.spawn('node-pipe', process.execPath, ['-e', NODE_PIPE_SOURCE, String(port), upstream.host, String(upstream.port)]);
+      const proc = spawnNode(context, 'node-pipe', ['-e', NODE_PIPE_SOURCE, String(port), upstream.host, String(upstream.port)]);
       try {
-        await waitForListening(proc, '127.0.0.1', port);
+        await waitForListening(proc, '127.0.0.1', port, context.startTimeoutMs);
       } catch (error) {
         await proc.stop();
         throw error;

@@ -1,6 +1,6 @@
 // What the harness needs from anything it benchmarks: start in front of an upstream PostgreSQL, say
 // where clients connect (and which process to measure memory of), stop.
-import type { ChildProcessGroup } from '../child-processes.js';
+import type { ChildProcessGroup, ManagedProcess } from '../child-processes.js';
 import type { Endpoint } from '../pgbench.js';
 
 export type Upstream = Endpoint;
@@ -25,4 +25,19 @@ export interface TargetContext {
   readonly processes: ChildProcessGroup;
   /** Absolute path of the binary, found before the run started. */
   binary(name: string): string;
+  /**
+   * A command that Node.js targets run under, e.g. valgrind with its options (instructions.ts);
+   * node's path and arguments are appended to it.
+   */
+  readonly nodeLauncher?: readonly string[];
+  /** How long a target may take to listen; waitForListening's default when absent (valgrind is slow to start). */
+  readonly startTimeoutMs?: number;
+}
+
+/** Spawns node with `args`, under the context's launcher when it has one. */
+export function spawnNode(context: TargetContext, name: string, args: readonly string[]): ManagedProcess {
+  const launcher = context.nodeLauncher ?? [];
+  return launcher.length === 0
+    ? context.processes.spawn(name, process.execPath, args)
+    : context.processes.spawn(name, launcher[0]!, [...launcher.slice(1), process.execPath, ...args]);
 }

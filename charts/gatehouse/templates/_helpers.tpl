@@ -51,8 +51,19 @@ gatehouse-webhook-tls
 {{/* The webhook configuration names are fixed: the operator patches caBundle into exactly these. */}}
 {{- define "gatehouse.mutatingWebhookName" -}}gatehouse-sidecar-injector{{- end -}}
 {{- define "gatehouse.validatingWebhookName" -}}gatehouse-validation{{- end -}}
+{{- define "gatehouse.approvalsWebhookName" -}}gatehouse-accessrequest-decisions{{- end -}}
 
-{{/* The client config both webhooks share. */}}
+{{/* The Secret the operator reads the approval notification URLs from (they carry tokens), when there is one. */}}
+{{- define "gatehouse.notificationsSecretName" -}}
+{{- $notifications := .Values.approvals.notifications -}}
+{{- if $notifications.existingSecret -}}
+{{- $notifications.existingSecret -}}
+{{- else if or $notifications.webhookUrl $notifications.slackUrl -}}
+{{- printf "%s-approval-notifications" (include "gatehouse.fullname" .) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The client config every webhook shares. */}}
 {{- define "gatehouse.webhookClientConfig" -}}
 service:
   namespace: {{ .root.Release.Namespace }}

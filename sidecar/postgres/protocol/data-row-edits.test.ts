@@ -6,6 +6,7 @@ import { encodeDataRow, encodeEditedDataRow } from './backend-encoders.js';
 import { DataRowCells, decodeBackendMessage } from './backend-messages.js';
 import { DataRowEdits } from './data-row-edits.js';
 import { FrameBatch } from './frame-batch.js';
+import { ReceivedFrame } from './frame-splitter.js';
 
 const cell = fc.option(fc.uint8Array({ maxLength: 80 }).map((bytes) => Buffer.from(bytes)), { nil: null, freq: 5 });
 const row = fc.array(cell, { maxLength: 30 });
@@ -76,10 +77,22 @@ describe('FrameBatch', () => {
   test('hands back the received chunk itself when every frame in it passed through', () => {
     const chunk = Buffer.concat([encodeDataRow([Buffer.from('a')]), encodeDataRow([null])]);
     const batch = new FrameBatch(chunk);
-    batch.add(chunk.subarray(0, 12));
-    batch.add(chunk.subarray(12));
+    batch.addFrame(new ReceivedFrame(0x44, chunk, 0, 12, 5));
+    batch.addFrame(new ReceivedFrame(0x44, chunk, 12, chunk.length, 5));
     expect(batch.take()).toBe(chunk);
     expect(batch.take()).toBeUndefined();
+  });
+
+  test('a frame left out, or one added from other memory, makes a copy of what was added, in order', () => {
+    const chunk = Buffer.concat([encodeDataRow([Buffer.from('a')]), encodeDataRow([null])]);
+    const skipping = new FrameBatch(chunk);
+    skipping.addFrame(new ReceivedFrame(0x44, chunk, 12, chunk.length, 5));
+    expect(skipping.take()).toEqual(chunk.subarray(12));
+    const mixed = new FrameBatch(chunk);
+    mixed.addFrame(new ReceivedFrame(0x44, chunk, 0, 12, 5));
+    mixed.add(Buffer.from('xyz'));
+    mixed.addFrame(new ReceivedFrame(0x44, chunk, 12, chunk.length, 5));
+    expect(mixed.take()).toEqual(Buffer.concat([chunk.subarray(0, 12), Buffer.from('xyz'), chunk.subarray(12)]));
   });
 
   test('joins what is not adjacent, in order, and merges frames allocated one after another', () => {

@@ -13,25 +13,33 @@ const SLAB_BYTES = 64 * 1024;
 
 export class FrameBatch implements FrameAllocator {
   private readonly parts: Buffer[] = [];
-  /** The memory of the run of adjacent bytes being merged, and the run's extent in it. */
-  private run: ArrayBufferLike | undefined;
+  /**
+   * The buffer the run of adjacent bytes being merged lies in, and the run's extent in it. Runs are
+   * keyed by the Buffer object, not its ArrayBuffer: `Buffer#buffer` and `#byteOffset` are C++
+   * getters, too slow to call for every frame of every read.
+   */
+  private run: Buffer | undefined;
   private runStart = 0;
   private runEnd = 0;
   /** Where allocate() carves frames from: consecutive ones are adjacent, so they merge into one run. */
   private slab: Buffer | undefined;
   private slabUsed = 0;
+  /** The last frame allocate() handed out, and where it lies in the slab. */
+  private allocated: Buffer | undefined;
+  private allocatedAt = 0;
 
   /** @param received the chunk the frames are cut from, handed back as it is when nothing changed */
   constructor(private readonly received?: Buffer) {}
 
   /** A frame to forward as received. */
   addFrame(frame: ReceivedFrame): void {
-    this.addRange(frame.source.buffer, frame.source.byteOffset + frame.start, frame.end - frame.start);
+    this.addRange(frame.source, frame.start, frame.end - frame.start);
   }
 
-  /** Bytes the sidecar made (a replacement, an injected message) or received. */
+  /** Bytes the sidecar made (a replacement, an injected message); frames to pass on go through addFrame. */
   add(bytes: Buffer): void {
-    this.addRange(bytes.buffer, bytes.byteOffset, bytes.length);
+    if (bytes === this.allocated) this.addRange(this.slab!, this.allocatedAt, bytes.length);
+    else this.addRange(bytes, 0, bytes.length);
   }
 
   /**
@@ -46,6 +54,8 @@ export class FrameBatch implements FrameAllocator {
       this.slabUsed = 0;
     }
     const bytes = this.slab.subarray(this.slabUsed, this.slabUsed + size);
+    this.allocated = bytes;
+    this.allocatedAt = this.slabUsed;
     this.slabUsed += size;
     return bytes;
   }
@@ -64,7 +74,7 @@ export class FrameBatch implements FrameAllocator {
     return all;
   }
 
-  private addRange(memory: ArrayBufferLike, offset: number, length: number): void {
+  private addRange(memory: Buffer, offset: number, length: number): void {
     if (memory === this.run && offset === this.runEnd) {
       this.runEnd += length;
       return;
@@ -77,13 +87,13 @@ export class FrameBatch implements FrameAllocator {
 
   private isReceivedChunk(): boolean {
     const { received } = this;
-    return received !== undefined && this.run === received.buffer
-      && this.runStart === received.byteOffset && this.runEnd === received.byteOffset + received.length;
+    return received !== undefined && this.run === received && this.runStart === 0 && this.runEnd === received.length;
   }
 
   private closeRun(): void {
-    if (this.run === undefined) return;
-    this.parts.push(Buffer.from(this.run, this.runStart, this.runEnd - this.runStart));
+    const { run } = this;
+    if (run === undefined) return;
+    this.parts.push(this.runStart === 0 && this.runEnd === run.length ? run : run.subarray(this.runStart, this.runEnd));
     this.run = undefined;
   }
 }

@@ -20,6 +20,8 @@ export interface Denial {
    * detail and in the blocked-statements metric instead of the allow rule.
    */
   readonly blockedBy?: string;
+  /** SQLSTATE when not 42501 (a held statement the client cancelled ends as 57014, like a cancelled query). */
+  readonly code?: string;
 }
 
 /** Per-session marker text; it only has to be unique and unparsable. */
@@ -52,7 +54,7 @@ export function denialErrorResponse(denial: Denial): Buffer {
   const message = `gatehouse: ${denial.note ?? decision.message}`;
   return encodeErrorResponse({
     severity: 'ERROR',
-    code: INSUFFICIENT_PRIVILEGE,
+    code: denial.code ?? INSUFFICIENT_PRIVILEGE,
     message,
     detail: `Denied by Gatehouse policy: ${ruleLabel(denial)}.`,
     hint:

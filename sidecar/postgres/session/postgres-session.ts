@@ -12,7 +12,7 @@ import type { ClassifiedStatement, SqlClassification } from '../../../api/sql/op
 import type { ColumnPlan, Masker, ResultColumn } from '../../masking/masker.js';
 import type { SidecarMetrics } from '../../metrics/sidecar-metrics.js';
 import { SessionMetrics } from '../../metrics/session-metrics.js';
-import { eventTimestamp, type SessionRecording, type SessionRecorder } from '../../recording/session-recorder.js';
+import { eventTimestamp, type SessionEvent, type SessionRecording, type SessionRecorder } from '../../recording/session-recorder.js';
 import {
   encodeAuthenticationOk,
   encodeBackendKeyData,
@@ -23,7 +23,7 @@ import {
 } from '../protocol/backend-encoders.js';
 import { decodeBackendMessage, type RowField } from '../protocol/backend-messages.js';
 import { FrameBatch } from '../protocol/frame-batch.js';
-import { FrameSplitter, type ReceivedFrame } from '../protocol/frame-splitter.js';
+import { FrameSplitter, ReceivedFrame } from '../protocol/frame-splitter.js';
 import { decodeFrontendMessage, type BindMessage, type FrontendMessage, type ParseMessage } from '../protocol/frontend-messages.js';
 import { encodeDescribe } from '../protocol/frontend-encoders.js';
 import { noticeFromFields } from '../protocol/notice-fields.js';
@@ -55,11 +55,13 @@ import {
   type ResultLayout,
   type StatementTiming,
 } from './pending-requests.js';
-import { PreparedStatements, type StatementRecord } from './prepared-statements.js';
+import { PreparedStatements, type ProvisionalChange, type StatementRecord } from './prepared-statements.js';
 import { PASS_THROUGH_RESULT, ResultPlans } from './result-plans.js';
 import { upstreamTlsOptions, type PostgresResourceHandle, type PostgresResourceState } from './resource-state.js';
 import { COPY_OUT_REFUSED, StatementJudge, type Judgement } from './statement-judge.js';
 import { filterStartupParameters } from './startup-parameters.js';
+import { describeDeciders, statementFingerprint, type ApprovalDecision, type ApprovalRequest } from '../../../api/approvals/approval-service.js';
+import type { StatementApprovals } from '../../approvals/statement-approvals.js';
 
 export interface SessionLimits {
   /** Largest client message accepted, in bytes. */
@@ -92,6 +94,8 @@ export interface SessionDependencies {
   readonly cancels: CancelRegistry;
   readonly limits: SessionLimits;
   readonly sendCancel: (state: PostgresResourceState, key: BackendKey) => Promise<void>;
+  /** Where require-approval statements are held for a decision; without it they are denied. */
+  readonly approvals?: StatementApprovals;
 }
 
 const PROTOCOL_VIOLATION = '08P01';
@@ -104,8 +108,9 @@ const CLOSE_GRACE_MS = 2000;
 
 const TEXT_DECODER_OPTIONS = 'utf8';
 
+/** Milliseconds since `since`, to the microsecond: finer digits mean nothing and cost more to write. */
 function elapsedMs(since: number): number {
-  return performance.now() - since;
+  return Math.round((performance.now() - since) * 1000) / 1000;
 }
 
 function rowsOf(tag: string): number {
@@ -116,6 +121,8 @@ function rowsOf(tag: string): number {
 function asClassification(statement: ClassifiedStatement): SqlClassification {
   return { operation: statement.operation, operations: [statement.operation], statements: [statement] };
 }
+
+type StatementEvent = Extract<SessionEvent, { readonly type: 'statement' }>;
 
 /** A COPY out in progress: how its data is masked, or why it is withheld. */
 type CopyOut = { readonly plan: ColumnPlan | undefined; readonly withhold: string | undefined; withheld: boolean };
@@ -129,6 +136,15 @@ interface PortalEffects {
 }
 
 const BINARY_COPY_WITHHELD = 'binary COPY output cannot be masked; use FORMAT text or csv';
+const QUERY_CANCELED = '57014';
+/** Client bytes read ahead while a statement is held, before the client socket is paused. */
+const HELD_READ_AHEAD_BYTES = 1024 * 1024;
+
+/** A statement waiting for a human decision: its frame (copied), replayed when released. */
+interface HeldStatement {
+  readonly frame: ReceivedFrame;
+  readonly withdraw: AbortController;
+}
 
 export class PostgresSession {
   readonly id = randomUUID();
@@ -152,7 +168,12 @@ export class PostgresSession {
   private active: ActiveResult | undefined;
   private columnIndex: ColumnIndex = new Map();
   private copyOut: CopyOut | undefined;
-  private phase: 'startup' | 'connecting' | 'ready' | 'closed' = 'startup';
+  private phase: 'startup' | 'connecting' | 'ready' | 'held' | 'closed' = 'startup';
+  /** While phase is 'held': the statement waiting for approval; client frames after it wait in the splitter. */
+  private held: HeldStatement | undefined;
+  /** While a released statement is replayed: undefined to run it, a Denial to refuse it. */
+  private released: { readonly denial: Denial | undefined } | undefined;
+  private heldReadPaused = false;
   private readonly started = performance.now();
   private closeReason = 'client closed';
   private startupTimer: NodeJS.Timeout | undefined;
@@ -175,7 +196,7 @@ export class PostgresSession {
       phase: 'startup',
       maxFrameBytes: deps.limits.maxClientMessageBytes,
     });
-    this.judge = new StatementJudge(deps.resource, deps.classifier, (name) => this.statements.get(name)?.classification);
+    this.judge = new StatementJudge(deps.resource, deps.classifier, (name) => this.statements.get(name)?.classification, deps.approvals !== undefined);
   }
 
   /** Starts handling the socket; resolves when the session has ended. */
@@ -212,6 +233,7 @@ export class PostgresSession {
         this.readStartup();
         return;
       }
+      if (this.phase === 'held') return this.limitHeldReadAhead();
       if (this.phase !== 'ready') return; // connecting: the socket is paused, frames wait in the splitter
       this.forwardClientFrames(chunk);
     } catch (error) {
@@ -287,6 +309,7 @@ export class PostgresSession {
 
   private accessRefusal(state: PostgresResourceState | undefined): string | undefined {
     if (!state) return `identity has no access to ${this.deps.resource.name}`;
+    if (state.refusal !== undefined) return state.refusal;
     if (state.policy.policies.length === 0) return `no AccessPolicy grants ${state.identity} access to ${state.resource.metadata.name}`;
     if (!state.credential) return `no credential available for ${state.resource.metadata.name}`;
     if (state.credential.expiresAt !== undefined && state.credential.expiresAt <= Date.now()) {
@@ -319,7 +342,7 @@ export class PostgresSession {
     const keyBytes = randomBytes(8);
     this.clientKey = { processId: keyBytes.readUInt32BE(0) & 0x7fffffff, secretKey: keyBytes.readUInt32BE(4) };
     const realKey = upstream.backendKey;
-    if (realKey) this.deps.cancels.register(this.clientKey, () => this.deps.sendCancel(state, realKey));
+    this.deps.cancels.register(this.clientKey, () => this.cancelRequested(state, realKey));
     const greeting: Buffer[] = [encodeAuthenticationOk()];
     for (const [name, value] of upstream.parameters) greeting.push(encodeParameterStatus(name, value));
     greeting.push(encodeBackendKeyData(this.clientKey), encodeReadyForQuery('I'));
@@ -463,22 +486,30 @@ export class PostgresSession {
 
   private record(text: string, decision: Decision, denial: Denial | undefined, parameters?: (string | null)[]): void {
     if (!this.recording) return;
-    this.recording.write({
+    // Values in statements are masked as they would be in results (a card number in a WHERE).
+    const event: { -readonly [K in keyof StatementEvent]: StatementEvent[K] } = {
       type: 'statement',
       at: eventTimestamp(),
-      // Values in statements are masked as they would be in results (a card number in a WHERE).
       text: maskForRecord(this.state?.masker, text),
-      ...(parameters ? { parameters } : {}),
       operation: decision.operation ?? 'unknown',
       decision: denial ? 'deny' : decision.effect,
-      ...(decision.rule ? { rule: decision.rule.id } : {}),
-    });
+    };
+    // Optional fields assigned, not spread: this runs for every recorded statement (the line's field order is eventLine's).
+    if (parameters) event.parameters = parameters;
+    if (decision.rule) event.rule = decision.rule.id;
+    this.recording.write(event);
   }
 
   private onQuery(sql: string, frame: ReceivedFrame, out: FrameBatch): void {
-    const judgement = this.judge.text(sql);
+    let judgement = this.judge.text(sql);
+    if (judgement.held) {
+      const gate = this.gate(judgement, sql, frame);
+      if (gate === 'held') return;
+      judgement = gate ? { ...judgement, denial: gate } : judgement;
+    }
     this.account(judgement, sql);
-    const timing: StatementTiming = { started: performance.now() };
+    // Only the recording reads the timing: without one, no clock read per statement.
+    const timing: StatementTiming | undefined = this.recording ? { started: performance.now() } : undefined;
     if (judgement.denial) {
       this.pending.push({ kind: 'query', timing, denial: judgement.denial });
       out.add(injectedQuery(this.denialToken));
@@ -491,10 +522,13 @@ export class PostgresSession {
 
   /** SQL PREPAREs of a Query or Execute, provisional until their PREPARE tags come back. */
   private prepareAll(statements: readonly ClassifiedStatement[]): QueryPrepares | undefined {
-    const changes = statements.flatMap((statement) =>
-      statement.prepares === undefined ? [] : [this.statements.define(statement.prepares, { text: statement.text, classification: asClassification(statement) })],
-    );
-    return changes.length > 0 ? { changes, completed: 0 } : undefined;
+    // A loop rather than flatMap: this runs for every Query, and almost none PREPAREs anything.
+    let changes: ProvisionalChange[] | undefined;
+    for (const statement of statements) {
+      if (statement.prepares === undefined) continue;
+      (changes ??= []).push(this.statements.define(statement.prepares, { text: statement.text, classification: asClassification(statement) }));
+    }
+    return changes ? { changes, completed: 0 } : undefined;
   }
 
   private onParse(message: ParseMessage, frame: ReceivedFrame, out: FrameBatch): void {
@@ -513,8 +547,14 @@ export class PostgresSession {
   private onBind(message: BindMessage, frame: ReceivedFrame, out: FrameBatch): void {
     const statement = this.statements.get(message.statement);
     // Decided again at Bind: a policy edit since the Parse applies to this execution.
-    const judgement = statement ? this.judge.statement(statement) : this.judge.unknownStatement(message.statement);
+    let judgement = statement ? this.judge.statement(statement) : this.judge.unknownStatement(message.statement);
     const text = statement?.text ?? `<Bind of unknown prepared statement ${JSON.stringify(message.statement)}>`;
+    if (judgement.held) {
+      // Held at Bind, before its Execute: the Parse only prepared it, which runs nothing.
+      const gate = this.gate(judgement, text, frame, this.parametersForRecord(message));
+      if (gate === 'held') return;
+      judgement = gate ? { ...judgement, denial: gate } : judgement;
+    }
     this.account(judgement, text, this.recording ? this.parametersForRecord(message) : undefined);
     if (judgement.denial) {
       this.denyExtended(judgement.denial, out);
@@ -569,7 +609,12 @@ export class PostgresSession {
   }
 
   private onFunctionCall(functionOid: number, frame: ReceivedFrame, out: FrameBatch): void {
-    const judgement = this.judge.functionCall(functionOid);
+    let judgement = this.judge.functionCall(functionOid);
+    if (judgement.held) {
+      const gate = this.gate(judgement, `<FunctionCall oid ${functionOid}>`, frame);
+      if (gate === 'held') return;
+      judgement = gate ? { ...judgement, denial: gate } : judgement;
+    }
     this.account(judgement, `<FunctionCall oid ${functionOid}>`);
     if (judgement.denial) {
       this.pending.push({ kind: 'query', denial: judgement.denial });
@@ -584,6 +629,95 @@ export class PostgresSession {
     this.pending.push({ kind: 'denied', denial });
     out.add(injectedParse(this.denialToken));
     this.discardUntilSync = true;
+  }
+
+  // ── approvals ──────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * A require-approval statement goes ahead (undefined) when it is being replayed after an approval
+   * or a grant window covers it, is refused (a Denial) when replayed after a refusal, and is
+   * otherwise held: nothing after it is read from the client's pipeline until someone decides.
+   */
+  private gate(judgement: Judgement, text: string, frame: ReceivedFrame, parameters?: readonly (string | null)[]): Denial | 'held' | undefined {
+    const released = this.released;
+    if (released) {
+      this.released = undefined;
+      return released.denial;
+    }
+    const approvals = this.deps.approvals!;
+    const request = this.approvalRequest(judgement.decision, text, parameters);
+    const grantedBy = approvals.takeGrant(request, judgement.decision.rule?.approval);
+    if (grantedBy) {
+      this.log.info({ rule: judgement.decision.rule?.id, fingerprint: request.fingerprint, grantedBy }, 'statement runs under an approval grant');
+      return undefined;
+    }
+    const copy = Buffer.from(frame.source.subarray(frame.start, frame.end));
+    const held: HeldStatement = { frame: new ReceivedFrame(frame.type, copy, 0, copy.length, 5), withdraw: new AbortController() };
+    this.held = held;
+    this.phase = 'held';
+    this.log.info({ rule: judgement.decision.rule?.id, fingerprint: request.fingerprint }, 'statement held for approval');
+    approvals.decide(request, judgement.decision.rule?.approval, held.withdraw.signal).then(
+      (decision) => this.release(held, approvalDenial(judgement.decision, decision)),
+      () => this.release(held, { decision: judgement.decision, code: QUERY_CANCELED, note: 'canceling statement due to user request (it was waiting for approval)' }),
+    );
+    return 'held';
+  }
+
+  private approvalRequest(decision: Decision, text: string, parameters: readonly (string | null)[] | undefined): ApprovalRequest {
+    // What approvers (and their chat channel) see is masked like a recording; the fingerprint is of the real text.
+    const masked = maskForRecord(this.state?.masker, text);
+    const shown = parameters && parameters.length > 0 ? `${masked}\n-- parameters: ${JSON.stringify(parameters)}` : masked;
+    return {
+      identity: this.labels.identity,
+      resource: this.labels.resource,
+      policy: decision.rule?.policy ?? '',
+      rule: decision.rule?.name ?? '',
+      pod: this.deps.approvals!.pod,
+      statement: shown,
+      fingerprint: statementFingerprint(text),
+      reason: decision.message,
+    };
+  }
+
+  /** The decision arrived (or the hold was withdrawn): the held frame is replayed, then what queued behind it. */
+  private release(held: HeldStatement, denial: Denial | undefined): void {
+    if (this.held !== held || this.phase !== 'held') return;
+    this.held = undefined;
+    this.phase = 'ready';
+    this.released = { denial };
+    const out = new FrameBatch();
+    try {
+      this.handleMessage(decodeFrontendMessage(held.frame), held.frame, out);
+    } catch (error) {
+      this.onProtocolError(error);
+      return;
+    } finally {
+      this.released = undefined;
+    }
+    const bytes = out.take();
+    if (bytes) this.relay('upstream', bytes);
+    // Drains missed while held are caught up now; a full buffer just pauses again.
+    this.resume('client');
+    this.resume('upstream');
+    if (this.heldReadPaused && !this.paused.client) this.client.resume();
+    this.heldReadPaused = false;
+    if (this.phase === 'ready') this.forwardClientFrames();
+  }
+
+  /** A client pipelining behind a held statement may queue this much before its socket is paused. */
+  private limitHeldReadAhead(): void {
+    if (this.heldReadPaused || this.clientFrames.bufferedBytes < HELD_READ_AHEAD_BYTES) return;
+    this.heldReadPaused = true;
+    this.client.pause();
+  }
+
+  /** A CancelRequest with this session's key: withdraws a held statement, or cancels the one the server runs. */
+  private cancelRequested(state: PostgresResourceState, realKey: BackendKey | undefined): Promise<void> {
+    if (this.held) {
+      this.held.withdraw.abort();
+      return Promise.resolve();
+    }
+    return realKey ? this.deps.sendCancel(state, realKey) : Promise.resolve();
   }
 
   // ── server → client ────────────────────────────────────────────────────────────────────────
@@ -750,7 +884,7 @@ export class PostgresSession {
     let replacement: Buffer | undefined;
     if (denial && frame.payload.includes(this.denialToken)) {
       replacement = denialErrorResponse(denial);
-      this.recording?.write({ type: 'error', at: eventTimestamp(), code: '42501', message: denial.note ?? denial.decision.message });
+      this.recording?.write({ type: 'error', at: eventTimestamp(), code: denial.code ?? '42501', message: denial.note ?? denial.decision.message });
     } else {
       replacement = this.state?.masker.active ? maskNoticeFrame(this.state.masker, frame, encodeErrorResponse) : undefined;
       this.recordServerError(frame);
@@ -853,6 +987,7 @@ export class PostgresSession {
     if (this.ended) return;
     this.ended = true;
     clearTimeout(this.startupTimer);
+    this.held?.withdraw.abort();
     const wasReady = this.upstream !== undefined && this.clientKey !== undefined;
     this.phase = 'closed';
     if (this.clientKey) this.deps.cancels.unregister(this.clientKey);
@@ -865,9 +1000,23 @@ export class PostgresSession {
   }
 }
 
+/** What refuses a held statement: undefined when approved, else why, and who decided. */
+function approvalDenial(decision: Decision, outcome: ApprovalDecision): Denial | undefined {
+  if (outcome.outcome === 'approved') return undefined;
+  const request = outcome.request ? ` (${outcome.request})` : '';
+  const why = outcome.reason ? `: ${outcome.reason}` : '';
+  const note = outcome.outcome === 'denied'
+    ? `approval denied by ${describeDeciders(outcome.decidedBy)}${why}${request}`
+    : `approval expired${why}${request}`;
+  return { decision, note };
+}
+
+/** The tag of a CommandComplete, read in place: one per statement, and its NUL ends the frame. */
 function commandTag(frame: ReceivedFrame): string {
-  const message = decodeBackendMessage(frame);
-  return message.kind === 'CommandComplete' ? message.tag : '';
+  const end = frame.end - 1;
+  const start = frame.start + 5;
+  if (end < start || frame.source[end] !== 0) return '';
+  return frame.source.toString('utf8', start, end);
 }
 
 /** An ErrorResponse of severity FATAL or PANIC: the server ends the session after it. */

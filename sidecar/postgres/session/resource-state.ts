@@ -24,6 +24,8 @@ export interface PostgresResourceState {
   copyOutHitsMaskedColumns(tables: readonly QualifiedName[]): boolean;
   readonly credential?: UpstreamCredential;
   readonly caPem?: string;
+  /** Set when new sessions must be refused whatever the credential says, with this as the FATAL's text. */
+  readonly refusal?: string;
 }
 
 /** Where sessions read the current state; undefined when the identity lost access altogether. */

@@ -2,7 +2,7 @@
 // at Bind, a FunctionCall — against the resource state in force at that very moment (so a policy
 // reload applies to the next message), and turns every outcome the session must refuse into a
 // denial: deny, require-approval while approvals are unavailable, COPY out of masked tables, and
-// whatever the sidecar cannot judge at all.
+// whatever the sidecar cannot judge at all. With approvals available, require-approval is `held`.
 import { isGatehouseError } from '../../../api/errors.js';
 import type { Decision } from '../../../api/policy/decision.js';
 import type { SqlClassifier } from '../../../api/sql/classify.js';
@@ -30,6 +30,8 @@ export interface Judgement {
    * pool health checks send these).
    */
   readonly empty?: boolean;
+  /** require-approval with an approver available: the session holds it until a human decides. */
+  readonly held?: boolean;
 }
 
 /** An empty statement is let through; this decision is never shown, counted or recorded. */
@@ -66,6 +68,8 @@ export class StatementJudge {
     private readonly classifier: SqlClassifier,
     /** The classification of a statement the session prepared, for `EXECUTE name`. */
     private readonly prepared: (name: string) => SqlClassification | undefined,
+    /** Whether require-approval can be held for a decision (an ApprovalService is configured). */
+    private readonly approvalsAvailable = false,
   ) {}
 
   /** SQL text of a Query or a Parse. */
@@ -136,14 +140,16 @@ export class StatementJudge {
   }
 
   private judged(state: PostgresResourceState, decision: Decision, classification: SqlClassification | undefined): Judgement {
-    const denial = denialFor(state, decision, classification);
+    const denial = denialFor(state, decision, classification, this.approvalsAvailable);
     const guardCopyOut = !denial && maskedCopies(state, classification).some((statement) => statement.operation === 'write');
+    const held = !denial && decision.effect === 'require-approval';
     return {
       decision,
       state,
       ...(classification ? { classification } : {}),
       ...(denial ? { denial } : {}),
       ...(guardCopyOut ? { guardCopyOut } : {}),
+      ...(held ? { held } : {}),
     };
   }
 
@@ -165,9 +171,14 @@ function maskedCopies(state: PostgresResourceState, classification: SqlClassific
   );
 }
 
-function denialFor(state: PostgresResourceState, decision: Decision, classification: SqlClassification | undefined): Denial | undefined {
+function denialFor(
+  state: PostgresResourceState,
+  decision: Decision,
+  classification: SqlClassification | undefined,
+  approvalsAvailable: boolean,
+): Denial | undefined {
   if (decision.effect === 'deny') return { decision };
-  if (decision.effect === 'require-approval') {
+  if (decision.effect === 'require-approval' && !approvalsAvailable) {
     // Approvals arrive with the control plane; until a human can approve, a held statement is a deny.
     return { decision, note: `${decision.message || 'this statement needs approval'}; approvals are not available in this deployment, so it is denied` };
   }
