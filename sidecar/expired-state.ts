@@ -28,6 +28,7 @@ class ExpiredPolicy implements CompiledPolicySet {
   readonly rules: readonly RuleRef[];
   readonly masking: CompiledPolicySet['masking'];
   readonly recording: boolean;
+  readonly syncRecording: boolean;
   readonly credentialTTL: number;
   private readonly rule: RuleRef;
 
@@ -41,6 +42,7 @@ class ExpiredPolicy implements CompiledPolicySet {
     this.policies = inner.policies;
     this.masking = inner.masking;
     this.recording = inner.recording;
+    this.syncRecording = inner.syncRecording;
     this.credentialTTL = inner.credentialTTL;
     this.rule = { id: SNAPSHOT_EXPIRED_RULE_ID, policy: 'gatehouse', namespace: inner.namespace, index: 0, name: 'snapshot-expired', effect: 'deny', message };
     this.rules = [this.rule];

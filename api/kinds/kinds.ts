@@ -3,7 +3,7 @@
 // contract in DESIGN.md; rename nothing without saying so.
 import { Type, type Static } from '@sinclair/typebox';
 import {
-  ACCESS_REQUEST_PHASES, CREDENTIAL_STRATEGIES, DETECTORS, EFFECTS, MASKING_STRATEGIES, PROTOCOLS, TLS_MODES,
+  ACCESS_REQUEST_PHASES, CREDENTIAL_STRATEGIES, DETECTORS, EFFECTS, MASKING_STRATEGIES, PROTOCOLS, RECORDING_MODES, TLS_MODES,
 } from './vocabulary.js';
 import { SQL_OPERATIONS } from '../sql/operations.js';
 import {
@@ -19,7 +19,7 @@ export const API_GROUP = 'gatehouse.dev';
 export const API_VERSION = 'v1alpha1';
 export const GROUP_VERSION = `${API_GROUP}/${API_VERSION}`;
 
-export { ACCESS_REQUEST_PHASES, CREDENTIAL_STRATEGIES, DETECTORS, EFFECTS, MASKING_STRATEGIES, PROTOCOLS, TLS_MODES };
+export { ACCESS_REQUEST_PHASES, CREDENTIAL_STRATEGIES, DETECTORS, EFFECTS, MASKING_STRATEGIES, PROTOCOLS, RECORDING_MODES, TLS_MODES };
 
 // ── shared pieces ───────────────────────────────────────────────────────────────────────────────
 
@@ -286,7 +286,16 @@ export const AccessPolicySpec = Type.Object(
     masking: Type.Optional(Type.Array(MaskingRule, { description: 'Masking applied to allowed results.' })),
     recording: Type.Optional(
       Type.Object(
-        { enabled: Type.Optional(Type.Boolean({ default: true, description: 'Record sessions for audit.' })) },
+        {
+          enabled: Type.Optional(Type.Boolean({ default: true, description: 'Record sessions for audit.' })),
+          mode: Type.Optional(
+            StringEnum(RECORDING_MODES, {
+              default: 'async',
+              description:
+                'async: statements run while recording catches up. sync: statements are refused while the sidecar cannot record (its uploads to the operator are failing), for regulated resources.',
+            }),
+          ),
+        },
         { description: 'Session recording.' },
       ),
     ),

@@ -16,4 +16,5 @@ export const DETECTORS = [
   'private-key',
 ] as const;
 export const MASKING_STRATEGIES = ['redact', 'hash', 'partial'] as const;
+export const RECORDING_MODES = ['async', 'sync'] as const;
 export const ACCESS_REQUEST_PHASES = ['Pending', 'Approved', 'Denied', 'Expired'] as const;

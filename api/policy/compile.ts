@@ -47,6 +47,8 @@ export interface CompiledPolicySet {
   readonly masking: readonly MaskingRuleT[];
   /** Whether sessions are recorded: true when any selected policy records (recording is on by default). */
   readonly recording: boolean;
+  /** Whether statements must be refused while recording fails: any recording policy asks for mode sync. */
+  readonly syncRecording: boolean;
   /** Credential lifetime in ms: the smallest policy credentialTTL, capped by the identity maxCredentialTTL. */
   readonly credentialTTL: number;
   decide(actions: readonly PolicyAction[]): Decision;
@@ -171,6 +173,7 @@ class CompiledPolicies implements CompiledPolicySet {
   readonly rules: readonly RuleRef[];
   readonly masking: readonly MaskingRuleT[];
   readonly recording: boolean;
+  readonly syncRecording: boolean;
   readonly credentialTTL: number;
   /** Per operation, the rules that can match it, strongest first: a decision scans only these. */
   private readonly byOperation: ReadonlyMap<SqlOperation, readonly CompiledRule[]>;
@@ -189,6 +192,7 @@ class CompiledPolicies implements CompiledPolicySet {
     this.policies = init.selected.map((policy) => policy.metadata.name);
     this.masking = init.selected.flatMap((policy) => policy.spec.masking ?? []);
     this.recording = init.selected.length === 0 || init.selected.some((policy) => policy.spec.recording?.enabled ?? true);
+    this.syncRecording = init.selected.some((policy) => (policy.spec.recording?.enabled ?? true) && policy.spec.recording?.mode === 'sync');
     const entries = init.selected.flatMap((policy) =>
       policy.spec.rules.map((rule, index) => ({ rule, ref: refOf(policy, rule, index) })),
     );

@@ -42,6 +42,11 @@ export interface SessionRecording {
 export interface SessionRecorder {
   open(info: SessionInfo): SessionRecording;
   close(): Promise<void>;
+  /**
+   * Since when (epoch ms) recording has been failing, undefined while it works. Sinks that cannot
+   * fail (a local file, the in-process store) leave it out; policies in `sync` mode consult it.
+   */
+  unhealthySince?(): number | undefined;
 }
 
 const timestamps = new TimestampFormatter();

@@ -196,7 +196,10 @@ export class PostgresSession {
       phase: 'startup',
       maxFrameBytes: deps.limits.maxClientMessageBytes,
     });
-    this.judge = new StatementJudge(deps.resource, deps.classifier, (name) => this.statements.get(name)?.classification, deps.approvals !== undefined);
+    this.judge = new StatementJudge(
+      deps.resource, deps.classifier, (name) => this.statements.get(name)?.classification, deps.approvals !== undefined,
+      () => deps.recorder.unhealthySince?.(),
+    );
   }
 
   /** Starts handling the socket; resolves when the session has ended. */

@@ -3,7 +3,7 @@
 // reload applies to the next message), and turns every outcome the session must refuse into a
 // denial: deny, require-approval while approvals are unavailable, COPY out of masked tables, and
 // whatever the sidecar cannot judge at all. With approvals available, require-approval is `held`.
-import { isGatehouseError } from '../../../api/errors.js';
+import { GatehouseError, isGatehouseError } from '../../../api/errors.js';
 import type { Decision } from '../../../api/policy/decision.js';
 import type { SqlClassifier } from '../../../api/sql/classify.js';
 import type { ClassifiedStatement, QualifiedName, SqlAccess, SqlClassification } from '../../../api/sql/operations.js';
@@ -43,6 +43,8 @@ const EMPTY_STATEMENT: Judgement = {
 
 /** What the metric and the denial name as the blocker of a COPY out of a masked table. */
 export const COPY_OF_MASKED_COLUMNS = 'masking/copy-out';
+/** What the metric and the denial name as the blocker when a `sync` recording policy cannot record. */
+export const RECORDING_FAILING = 'recording/sync';
 export const COPY_OUT_REFUSED =
   'COPY ... TO STDOUT is not allowed on tables with masked columns (COPY output has no column names to mask by); use SELECT';
 
@@ -70,6 +72,8 @@ export class StatementJudge {
     private readonly prepared: (name: string) => SqlClassification | undefined,
     /** Whether require-approval can be held for a decision (an ApprovalService is configured). */
     private readonly approvalsAvailable = false,
+    /** Since when recording has been failing (epoch ms), for policies in `sync` recording mode. */
+    private readonly recordingFailingSince: () => number | undefined = () => undefined,
   ) {}
 
   /** SQL text of a Query or a Parse. */
@@ -79,10 +83,28 @@ export class StatementJudge {
     const decision = state.policy.decideSql(text, this.classifier, { preparedStatement: this.prepared });
     if (decision.reason === 'unparsable' && this.isEmpty(text)) return { ...EMPTY_STATEMENT, state };
     const cached = this.judgements.get(decision);
-    if (cached?.state === state) return cached;
+    if (cached?.state === state) return this.recordingGate(cached, state);
     const judgement = this.judged(state, decision, decision.classification);
     this.judgements.set(decision, judgement);
-    return judgement;
+    return this.recordingGate(judgement, state);
+  }
+
+  /**
+   * A policy in `sync` recording mode lets nothing run that cannot be recorded: while the recorder
+   * is failing, what would have run is refused instead. Applied after the caches, since the
+   * recorder's health changes without the policy changing.
+   */
+  private recordingGate(judgement: Judgement, state: PostgresResourceState): Judgement {
+    if (!state.policy.syncRecording || judgement.denial) return judgement;
+    const since = this.recordingFailingSince();
+    if (since === undefined) return judgement;
+    const note = new GatehouseError('GH_ERR_RECORDING_SYNC_REFUSED', {
+      since: new Date(since).toISOString(),
+      reason: 'uploads of session events to the operator are failing',
+      resource: this.resource.name,
+    }).message;
+    const { held: _held, ...rest } = judgement;
+    return { ...rest, denial: { decision: judgement.decision, note, blockedBy: RECORDING_FAILING } };
   }
 
   /** Asked only of what was refused as unparsable, so the hot path classifies once. */
@@ -101,11 +123,11 @@ export class StatementJudge {
     if (!state) return this.noAccess();
     if (record.classification.statements.length === 0) return { ...EMPTY_STATEMENT, state };
     const cached = this.bindJudgements.get(record);
-    if (cached?.state === state) return cached;
+    if (cached?.state === state) return this.recordingGate(cached, state);
     const decision = { ...state.policy.decide(actionsOf(record.classification)), classification: record.classification };
     const judgement = this.judged(state, decision, record.classification);
     this.bindJudgements.set(record, judgement);
-    return judgement;
+    return this.recordingGate(judgement, state);
   }
 
   /**
@@ -131,7 +153,7 @@ export class StatementJudge {
     const state = this.resource.current();
     if (!state) return this.noAccess();
     const decision = state.policy.decide([{ operation: 'admin', function: { name: `oid:${functionOid}` } }]);
-    return this.judged(state, decision, undefined);
+    return this.recordingGate(this.judged(state, decision, undefined), state);
   }
 
   private withState(): { state?: PostgresResourceState } {
