@@ -196,6 +196,19 @@ describe('Sidecar.apply and credentials', () => {
     expect((await revokedLater.run(ORDERS)).stderr).toContain('session closed: the credential was revoked');
   });
 
+  test('exports when each held credential expires, and forgets credentials no longer held', async () => {
+    const { sidecar, metrics } = newSidecar();
+    const expiry = async () => (await metrics.credentialExpiry.get()).values.map(({ labels, value }) => ({ ...labels, value }));
+    const expiresAt = Date.parse('2026-11-22T12:00:00Z');
+    await sidecar.apply(withCredential(snapshotFor(), APP_OWNER.password, expiresAt));
+    expect(await expiry()).toEqual([{ resource: 'db', identity: 'app', value: expiresAt / 1000 }]);
+    await sidecar.apply(withCredential(snapshotFor(), APP_OWNER.password, expiresAt + 600_000));
+    expect(await expiry()).toEqual([{ resource: 'db', identity: 'app', value: expiresAt / 1000 + 600 }]);
+    // A static credential has no expiry to export.
+    await sidecar.apply(snapshotFor());
+    expect(await expiry()).toEqual([]);
+  });
+
   test('not ready until the first snapshot is applied', async () => {
     const { sidecar } = newSidecar();
     expect(sidecar.notReadyReason()).toBe('no policy snapshot yet');

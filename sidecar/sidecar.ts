@@ -153,8 +153,20 @@ export class Sidecar {
     }
     for (const [name, { state }] of states) this.swapState(this.running.get(name)!, state);
     this.snapshot = snapshot;
+    this.recordCredentialExpiry(snapshot, states);
     this.options.metrics.policyReloads.inc({ outcome: 'ok' });
     this.options.logger.info({ version: snapshot.version, resources: [...states.keys()] }, 'policy snapshot applied');
+  }
+
+  /** The gauge holds exactly the credentials of the snapshot in force: renewed ones move, dropped ones go. */
+  private recordCredentialExpiry(snapshot: SidecarSnapshot, states: ReadonlyMap<string, ResourceEntry>): void {
+    const gauge = this.options.metrics.credentialExpiry;
+    gauge.reset();
+    const identity = snapshot.identity.metadata.name;
+    for (const [resource, { entry }] of states) {
+      const expiresAt = entry.credential?.expiresAt;
+      if (expiresAt !== undefined) gauge.set({ resource, identity }, expiresAt / 1000);
+    }
   }
 
   private buildStates(snapshot: SidecarSnapshot): Map<string, ResourceEntry> {

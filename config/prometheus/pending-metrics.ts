@@ -7,8 +7,4 @@ export interface PendingMetric {
   readonly why: string;
 }
 
-export const PENDING_METRICS: readonly PendingMetric[] = [
-  // Issue 7 asks the dashboard for credentials' remaining lifetime; no process exports it yet. The
-  // sidecar knows each snapshot credential's expiresAt, so it is the natural exporter.
-  { name: 'gatehouse_sidecar_credential_expiry_timestamp_seconds', why: 'issue 7: unix time each held credential expires (gauge; labels resource, identity) — not built by anyone yet' },
-];
+export const PENDING_METRICS: readonly PendingMetric[] = [];

@@ -14,6 +14,8 @@ export interface SidecarMetrics {
   readonly upstreamErrors: Counter<'resource' | 'kind'>;
   readonly protocolErrors: Counter<'resource' | 'kind'>;
   readonly policyReloads: Counter<'outcome'>;
+  /** When each upstream credential the sidecar holds stops working (unix seconds); absent for static ones. */
+  readonly credentialExpiry: Gauge<'resource' | 'identity'>;
   /**
    * Cheap handles for the counters sessions bump per statement or per row (see counter-tallies.ts):
    * counted there, they show in `statements`, `blocked` and `maskedValues` when those are collected.
@@ -104,6 +106,12 @@ export function createSidecarMetrics(options: { defaultMetrics?: boolean } = {})
       name: `${METRIC_PREFIX}policy_reloads_total`,
       help: 'Policy snapshots applied (ok) or rejected (error).',
       labelNames: ['outcome'],
+      registers,
+    }),
+    credentialExpiry: new Gauge({
+      name: `${METRIC_PREFIX}credential_expiry_timestamp_seconds`,
+      help: 'Unix time at which each short-lived upstream credential the sidecar holds expires, by resource and identity (static credentials have none).',
+      labelNames: ['resource', 'identity'],
       registers,
     }),
   };
