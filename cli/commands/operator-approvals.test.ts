@@ -151,6 +151,7 @@ describe('gatehouse operator: approvals', () => {
     } finally {
       delete process.env.GATEHOUSE_APPROVALS_WEBHOOK_URL;
     }
-    expect(env.err()).toContain('--approvals-webhook-url must be an http(s) URL');
+    expect(env.err()).toContain('GATEHOUSE_APPROVALS_WEBHOOK_URL must be an http(s) URL');
+    expect(env.err()).not.toContain('s3cr3t');
   });
 });

@@ -77,23 +77,25 @@ function recordingOptions(cwd: string, values: { dir?: string; days?: string; by
   };
 }
 
-function notificationUrl(flag: string, value: string | undefined): string | undefined {
+/** `source` names where the value came from (the flag or the env variable) for the message. */
+function notificationUrl(source: string, value: string | undefined): string | undefined {
   if (value === undefined || value.trim() === '') return undefined;
   let url: URL;
   try {
     url = new URL(value);
   } catch {
-    throw new GatehouseError('GH_ERR_INVALID_ARGUMENT', { detail: `--${flag} is not a URL` });
+    throw new GatehouseError('GH_ERR_INVALID_ARGUMENT', { detail: `${source} is not a URL` });
   }
   // The URL itself is left out of the message: incoming-webhook URLs are credentials.
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new GatehouseError('GH_ERR_INVALID_ARGUMENT', { detail: `--${flag} must be an http(s) URL, not ${url.protocol}` });
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new GatehouseError('GH_ERR_INVALID_ARGUMENT', { detail: `${source} must be an http(s) URL, not ${url.protocol}` });
   return url.href;
 }
 
 /** Flags win over env; an empty value means no target. */
 function notificationTargets(values: { webhook?: string; slack?: string }, env: NodeJS.ProcessEnv): NotificationTargets {
-  const webhookUrl = notificationUrl('approvals-webhook-url', values.webhook ?? env[APPROVALS_WEBHOOK_URL_ENV]);
-  const slackUrl = notificationUrl('approvals-slack-url', values.slack ?? env[APPROVALS_SLACK_URL_ENV]);
+  const pick = (flag: string, value: string | undefined, envName: string) => (value !== undefined ? notificationUrl(`--${flag}`, value) : notificationUrl(envName, env[envName]));
+  const webhookUrl = pick('approvals-webhook-url', values.webhook, APPROVALS_WEBHOOK_URL_ENV);
+  const slackUrl = pick('approvals-slack-url', values.slack, APPROVALS_SLACK_URL_ENV);
   return { ...(webhookUrl ? { webhookUrl } : {}), ...(slackUrl ? { slackUrl } : {}) };
 }
 

@@ -25,6 +25,8 @@ const SIDECAR_IMAGE = 'gatehouse/sidecar:e2e';
 const GATEHOUSE = ['node', '--import', 'tsx', path.join(REPO_ROOT, 'cli/main.ts')];
 const DB_USER = { user: 'orders_app', password: 'e2e-approvals-password-91c2' };
 const APPROVER = 'system:serviceaccount:dba:alice';
+/** Incoming-webhook URLs are credentials; this path stands for the token part of a real one. */
+const SLACK_TOKEN_PATH = '/slack/T000/B000/e2e-slack-token';
 
 interface Run {
   readonly code: number;
@@ -121,7 +123,7 @@ async function startOperatorProcess(notificationPort: number): Promise<void> {
     '--approvals-webhook-url', `http://127.0.0.1:${notificationPort}/hook`,
   ];
   // The Slack URL through the env the chart fills from a Secret.
-  const env = { ...process.env, POD_NAME: 'gatehouse-operator-e2e', GATEHOUSE_APPROVALS_SLACK_URL: `http://127.0.0.1:${notificationPort}/slack` };
+  const env = { ...process.env, POD_NAME: 'gatehouse-operator-e2e', GATEHOUSE_APPROVALS_SLACK_URL: `http://127.0.0.1:${notificationPort}${SLACK_TOKEN_PATH}` };
   const child = spawn(GATEHOUSE[0]!, args, { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   operator = child;
   child.stdout.on('data', (chunk: Buffer) => (operatorLog += chunk.toString()));
@@ -341,9 +343,10 @@ describe('a held statement decided in the cluster with kubectl gatehouse', () =>
       'DELETE FROM orders WHERE id = 1', 'DELETE FROM orders WHERE id = 2', 'DELETE FROM orders WHERE id = 3',
     ]);
     expect(hook.filter((body) => body.type === 'gatehouse.approval.decided').map((body) => body.phase).sort()).toEqual(['Approved', 'Denied', 'Denied']);
-    const slack = notifications.filter((notification) => notification.path === '/slack');
+    const slack = notifications.filter((notification) => notification.path === SLACK_TOKEN_PATH);
     expect(slack).toHaveLength(6);
     for (const message of slack) expect(typeof message.body.text).toBe('string');
     expect(await metricValue(ports.admin, /^gatehouse_approvals_notifications_total\{.*outcome="sent"/)).toBe(expected);
+    expect(operatorLog).not.toContain('e2e-slack-token');
   });
 });
