@@ -4,6 +4,7 @@
 // holding the Lease also runs the reconcilers that write status and finalizers. Every replica also
 // turns held statements into AccessRequests (RequestApproval) and admits their decisions (webhook).
 // Resolves once the informers synced and every server listens; close() drains in reverse order.
+import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { hostname } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -19,6 +20,7 @@ import { startWebhookServer, type WebhookServer } from './admission/webhook-serv
 import { createClusterApprovals, type ClusterApprovals } from './approvals/cluster-approvals.js';
 import type { NotificationTargets } from './approvals/approval-notifier.js';
 import { StaticCertificateSource, type CertificateSource } from './certs/certificate-source.js';
+import { FileCertificateSource } from './certs/file-certificate-source.js';
 import { webhookTlsClusterFrom } from './certs/kube-client-adapter.js';
 import { WebhookCertManager } from './certs/webhook-cert-manager.js';
 import { ClusterControlPlane } from './cluster-control-plane/cluster-control-plane.js';
@@ -61,6 +63,18 @@ export interface ServingCertificates {
   readonly caPem: string;
   readonly certPem: string;
   readonly keyPem: string;
+}
+
+/**
+ * The same, as files someone else keeps current (a mounted Secret cert-manager renews): re-read on an
+ * interval, and a renewed pair is served without a restart.
+ */
+export interface ServingCertificateFiles {
+  readonly caFile: string;
+  readonly certFile: string;
+  readonly keyFile: string;
+  /** How often the files are read again (default 10 s). */
+  readonly intervalMs?: number;
 }
 
 export type IdentityVerification = 'token-review' | 'jwks';
@@ -106,6 +120,8 @@ export interface OperatorOptions {
    * it the operator keeps its own CA and certificate in a Secret and patches the webhooks' caBundle.
    */
   readonly certificates?: ServingCertificates;
+  /** Certificate files watched for renewals; wins over `certificates`. */
+  readonly certificateFiles?: ServingCertificateFiles;
   readonly logger: Logger;
   readonly registry?: Registry;
   /** Lease timing; client-go's defaults (15 s, 10 s, 2 s) when absent. */
@@ -408,8 +424,24 @@ interface ServingTls {
   stop(): void;
 }
 
+/** Certificate, key and CA from files, re-read when the certificate changes (cert-manager renewals). */
+async function watchedCertificateFiles(files: ServingCertificateFiles, logger: Logger): Promise<ServingTls> {
+  const source = await FileCertificateSource.open({
+    certFile: files.certFile, keyFile: files.keyFile, logger, ...(files.intervalMs !== undefined ? { intervalMs: files.intervalMs } : {}),
+  });
+  let caPem = await readFile(files.caFile, 'utf8');
+  const unsubscribe = source.onChange(() => {
+    readFile(files.caFile, 'utf8').then(
+      (pem) => { caPem = pem; },
+      (error: unknown) => logger.warn({ err: error, caFile: files.caFile }, 'cannot read the CA file; injecting the previous CA'),
+    );
+  });
+  return { source, caBundle: () => caPem, stop: () => { unsubscribe(); source.close(); } };
+}
+
 /** The certificate from files when given, else the operator's own, kept in a Secret and rotated. */
 async function servingTls(options: OperatorOptions, client: KubeClient): Promise<ServingTls> {
+  if (options.certificateFiles) return watchedCertificateFiles(options.certificateFiles, options.logger);
   const files = options.certificates;
   if (files) return { source: new StaticCertificateSource({ cert: files.certPem, key: files.keyPem }), caBundle: () => files.caPem, stop: () => undefined };
   const configurations = options.webhookConfigurations ?? DEFAULT_WEBHOOK_CONFIGURATIONS;

@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import { GatehouseError } from '../../api/errors.js';
 import { createLogger } from '../../api/logging/logger.js';
 import type { NotificationTargets } from '../../operator/approvals/approval-notifier.js';
-import { startOperator, type IdentityVerification, type RecordingOptions, type ServingCertificates } from '../../operator/operator.js';
+import { startOperator, type IdentityVerification, type RecordingOptions, type ServingCertificateFiles } from '../../operator/operator.js';
 import type { CliCommand, CliIO } from '../io.js';
 
 const OPTIONS = {
@@ -101,16 +101,18 @@ function notificationTargets(values: { webhook?: string; slack?: string }, env: 
 
 /**
  * The serving certificate from files (e.g. issued by cert-manager and mounted), all three or none:
- * without them the operator keeps its own in a Secret.
+ * without them the operator keeps its own in a Secret. The files are watched, so a renewal is served
+ * without a restart; they are read once here so a wrong path fails before anything connects.
  */
-async function certificatesFrom(cwd: string, files: { cert?: string; key?: string; ca?: string }): Promise<ServingCertificates | undefined> {
+async function certificatesFrom(cwd: string, files: { cert?: string; key?: string; ca?: string }): Promise<ServingCertificateFiles | undefined> {
   const given = [files.cert, files.key, files.ca].filter((file) => file !== undefined).length;
   if (given === 0) return undefined;
   if (!files.cert || !files.key || !files.ca) {
     throw new GatehouseError('GH_ERR_USAGE', { detail: 'pass all of --tls-cert-file, --tls-key-file and --tls-ca-file, or none (the operator then manages its own certificate)' });
   }
-  const read = (file: string) => readFile(resolve(cwd, file), 'utf8');
-  return { certPem: await read(files.cert), keyPem: await read(files.key), caPem: await read(files.ca) };
+  const certificateFiles = { certFile: resolve(cwd, files.cert), keyFile: resolve(cwd, files.key), caFile: resolve(cwd, files.ca) };
+  await Promise.all(Object.values(certificateFiles).map((file) => readFile(file, 'utf8')));
+  return certificateFiles;
 }
 
 export const operatorCommand: CliCommand = {
@@ -145,7 +147,7 @@ export const operatorCommand: CliCommand = {
         ...(values['sidecar-image'] ? { sidecarImage: values['sidecar-image'] } : {}),
         identityVerification: verification,
         ...(values['service-account-issuer'] ? { serviceAccountIssuer: values['service-account-issuer'] } : {}),
-        ...(certificates ? { certificates } : {}),
+        ...(certificates ? { certificateFiles: certificates } : {}),
         ...(recordings ? { recordings } : {}),
         approvalNotifications,
         ...(values['operator-user'] ? { operatorUser: values['operator-user'] } : {}),

@@ -212,6 +212,16 @@ describe('validateChange', () => {
     );
   });
 
+  it('loads an object again when it changed in place under a new resourceVersion', () => {
+    const resource = compact({ apiVersion: API_VERSION, kind: 'ProtectedResource', metadata: { name: 'db-a', namespace: NAMESPACE, resourceVersion: '1' }, spec: { protocol: 'tcp', address: 'db.payments.svc:5432', credentials: { strategy: 'none' }, sidecar: { port: 15432 } } }) as ProtectedResource;
+    const view: ClusterObjects = { identities: [], resources: [resource], policies: [], secrets: [] };
+    const second = { ...resource, metadata: { name: 'db-b', namespace: NAMESPACE } };
+    const create: ValidationChange = { operation: 'CREATE', kind: 'ProtectedResource', namespace: NAMESPACE, name: 'db-b', object: second };
+    expect(validateChange(view, create).errors.map((problem) => problem.code)).toEqual(['GH_ERR_PORT_CONFLICT']);
+    Object.assign(resource, { metadata: { ...resource.metadata, resourceVersion: '2' }, spec: { ...resource.spec, sidecar: { port: 15433 } } });
+    expect(validateChange(view, create)).toEqual({ errors: [], warnings: [], others: [] });
+  });
+
   it('leaves the objects of the view and the change as they were (schema defaults go on copies)', () => {
     fc.assert(
       fc.property(scenarioArb, ([view, change]) => {

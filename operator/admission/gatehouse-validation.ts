@@ -12,7 +12,6 @@ import {
   namespaceOf,
   type ConfigObject,
   type ConfigProblem,
-  type GatehouseConfig,
   type LoadedManifest,
   type Secret,
 } from '../../api/manifests/config.js';
@@ -75,17 +74,24 @@ function secretManifest(secret: Secret, namespace: string): unknown {
 
 /**
  * Cluster objects as loaded, by the informer's object: the cache hands out the same object until it
- * changes and replaces it with a new one on update, so each version is schema-checked once. Entries
- * go with the objects they were made from.
+ * changes and replaces it with a new one on update, so each version is schema-checked once. The
+ * resourceVersion is compared too, so an object changed in place is loaded again. Entries go with
+ * the objects they were made from.
  */
-const loadedByObject = new WeakMap<object, { readonly key: string; readonly manifest: LoadedManifest }>();
+interface LoadedEntry {
+  readonly namespace: string;
+  readonly resourceVersion: string | undefined;
+  readonly manifest: LoadedManifest;
+}
 
-function loadClusterObject(object: Identified, namespace: string): LoadedManifest {
-  const key = objectKey(object, namespace);
+const loadedByObject = new WeakMap<object, LoadedEntry>();
+
+function loadClusterObject(object: Identified & { readonly metadata: { readonly resourceVersion?: string } }, namespace: string): LoadedManifest {
+  const { resourceVersion } = object.metadata;
   const cached = loadedByObject.get(object);
-  if (cached?.key === key) return cached.manifest;
-  const manifest = loadManifestObject(key, object);
-  loadedByObject.set(object, { key, manifest });
+  if (cached?.namespace === namespace && cached.resourceVersion === resourceVersion) return cached.manifest;
+  const manifest = loadManifestObject(objectKey(object, namespace), withNamespace(object, namespace));
+  loadedByObject.set(object, { namespace, resourceVersion, manifest });
   return manifest;
 }
 
@@ -189,7 +195,8 @@ export function validateChange(view: ClusterObjects, change: ValidationChange): 
   affectedBy(afterContext, previous?.object, change, affected);
   for (const object of [changed, previous?.object]) if (object !== undefined) affected.delete(object);
   // Loader problems of the other objects were there before the change too; only new ones count.
-  const carried = new Set(others.flatMap((manifest) => manifest.problems));
+  const carried = new Set<ConfigProblem>();
+  for (const manifest of others) for (const problem of manifest.problems) carried.add(problem);
   const fresh = elsewhere.filter((problem) => !carried.has(problem));
   if (affected.size === 0 && fresh.length === 0) return { ...verdict, others: [] };
   const scope = scopeOf(affected);
