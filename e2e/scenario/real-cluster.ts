@@ -155,7 +155,7 @@ export function podProxyArgs(namespace: string, pod: string, port: number, urlPa
 
 export function cleanupCommands(config: RealClusterConfig): { tool: 'helm' | 'kubectl'; args: string[] }[] {
   return [
-    { tool: 'helm', args: ['uninstall', RELEASE_NAME, '--namespace', config.releaseNamespace, '--wait', '--timeout', '2m'] },
+    { tool: 'helm', args: ['uninstall', RELEASE_NAME, '--namespace', config.releaseNamespace, '--timeout', '2m'] },
     { tool: 'kubectl', args: ['delete', 'namespace', config.namespace, config.releaseNamespace, '--ignore-not-found', '--wait=true', '--timeout=180s'] },
   ];
 }
