@@ -86,7 +86,11 @@ describe('helm template with default values', () => {
       'operator', `--namespace=${NAMESPACE}`, '--service-name=gatehouse-operator', '--leader-elect', '--control-plane-port=15010',
       '--webhook-port=9443', '--admin-port=9464', '--sidecar-image=gatehouse/sidecar:0.1.0', '--identity-verification=token-review',
       '--log-level=info', '--drain-seconds=10',
+      '--recordings-dir=/var/lib/gatehouse/recordings', '--recordings-retention-days=30', '--recordings-max-bytes=10737418240',
     ]);
+    // Recordings live on a volume of their own (the root file system is read-only).
+    expect(operator.volumeMounts).toContainEqual({ name: 'recordings', mountPath: '/var/lib/gatehouse/recordings' });
+    expect(pod.volumes).toContainEqual({ name: 'recordings', emptyDir: { sizeLimit: '1Gi' } });
     expect(operator.readinessProbe?.httpGet).toEqual({ path: '/readyz', port: 'admin' });
     expect(operator.livenessProbe?.httpGet).toEqual({ path: '/healthz', port: 'admin' });
     expect(operator.resources).toEqual({ requests: { cpu: '100m', memory: '192Mi' }, limits: { memory: '384Mi' } });
@@ -214,6 +218,8 @@ describe('helm template with non-default values (ci/full-values.yaml)', () => {
       '--sidecar-image=registry.example.com/gatehouse/sidecar:0.1.0', '--control-plane-address=gatehouse.example.internal:15010',
       '--identity-verification=jwks', '--log-level=debug', '--drain-seconds=30',
     ]));
+    expect(operator.args).toEqual(expect.arrayContaining(['--recordings-retention-days=90', '--recordings-max-bytes=53687091200']));
+    expect(deployment.spec?.template.spec?.volumes).toContainEqual({ name: 'recordings', persistentVolumeClaim: { claimName: 'gatehouse-recordings' } });
     expect(rendered.get<V1PodDisruptionBudget>('PodDisruptionBudget').spec).toMatchObject({ maxUnavailable: 1 });
     expect(rendered.get<V1PodDisruptionBudget>('PodDisruptionBudget').spec?.minAvailable).toBeUndefined();
   });

@@ -9,7 +9,7 @@ import { parseAllDocuments } from 'yaml';
 import { startTestCluster, type TestCluster } from '../harness/test-cluster.js';
 import {
   appPsqlArgs, chartImage, cleanupCommands, databaseSqlArgs, helmInstallArgs, helmValues, helmValuesYaml, OPERATOR_DEPLOYMENT,
-  podProxyArgs, POSTGRES_MANIFEST, postgresSecretManifest, realClusterConfig, recordingsPatch, RECORDINGS_DIR, releaseNamespaceManifest,
+  podProxyArgs, POSTGRES_MANIFEST, postgresSecretManifest, realClusterConfig, RECORDINGS_DIR, releaseNamespaceManifest,
   type RealClusterConfig,
 } from './real-cluster.js';
 import { workloadNamespaceManifest } from './scenario-cluster.js';
@@ -114,23 +114,11 @@ describe('the real-cluster install, against the loopback API server', () => {
     expect(operator.image).toBe('localhost:5000/gatehouse/operator:e2e');
     expect(operator.args).toContain('--sidecar-image=gatehouse/sidecar:e2e-1');
     expect(operator.args).toContain(`--namespace=${config.releaseNamespace}`);
+    // Recordings on, where the scenario copies them from.
+    expect(operator.args).toContain(`--recordings-dir=${RECORDINGS_DIR}`);
     const pdb = await cluster.kubectl.helm(['get', 'manifest', 'gatehouse', '--namespace', config.releaseNamespace]);
     expect(parseAllDocuments(pdb.stdout).map((document) => (document.toJS() as { kind?: string } | null)?.kind)).not.toContain('PodDisruptionBudget');
   }, 180_000);
-
-  it('turns recordings on with a JSON patch the API server applies to the installed Deployment', async () => {
-    const patched = await cluster.kubectl(['patch', 'deployment', OPERATOR_DEPLOYMENT, '--namespace', config.releaseNamespace, '--type', 'json', '-p', JSON.stringify(recordingsPatch()), '-o', 'json']);
-    expect(patched.stderr).toBe('');
-    expect(patched.exitCode).toBe(0);
-    const spec = (JSON.parse(patched.stdout) as { spec: { template: { spec: { containers: { args: string[]; volumeMounts: { name: string; mountPath: string }[] }[]; volumes: { name: string; emptyDir?: object }[] } } } }).spec.template.spec;
-    expect(spec.containers[0]!.args).toContain(`--recordings-dir=${RECORDINGS_DIR}`);
-    expect(spec.containers[0]!.volumeMounts).toContainEqual({ name: 'recordings', mountPath: RECORDINGS_DIR });
-    expect(spec.volumes.find((volume) => volume.name === 'recordings')?.emptyDir).toBeDefined();
-    // The test operation guards against patching some other container if the chart ever reorders them.
-    const guarded = recordingsPatch().map((operation) => (operation.op === 'test' ? { ...operation, value: 'not-the-operator' } : operation));
-    const refused = await cluster.kubectl(['patch', 'deployment', OPERATOR_DEPLOYMENT, '--namespace', config.releaseNamespace, '--type', 'json', '-p', JSON.stringify(guarded), '--dry-run=server']);
-    expect(refused.exitCode).not.toBe(0);
-  });
 
   it('builds kubectl command lines the real kubectl accepts (they fail only because no such pod runs here)', async () => {
     const sql = "SELECT 'a b; c' AS \"x\"";

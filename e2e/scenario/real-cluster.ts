@@ -99,6 +99,8 @@ export function helmValues(config: RealClusterConfig): Record<string, unknown> {
     podAntiAffinity: 'none',
     logLevel: 'debug',
     grafana: { dashboard: { enabled: false } },
+    // On an emptyDir (the chart's default), at the path the test copies them from.
+    recordings: { enabled: true },
   };
 }
 
@@ -109,21 +111,6 @@ export function helmValuesYaml(config: RealClusterConfig): string {
 export function helmInstallArgs(config: RealClusterConfig, valuesFile: string): string[] {
   return ['upgrade', '--install', RELEASE_NAME, 'charts/gatehouse', '--namespace', config.releaseNamespace,
     '--values', valuesFile, '--wait', '--timeout', '5m'];
-}
-
-/**
- * The chart has no recordings value yet, so the run turns them on by patching the installed
- * Deployment: the operator's --recordings-dir on an emptyDir (its root file system is read-only).
- * The first operation fails the patch if the chart's container order ever changes.
- */
-export function recordingsPatch(): readonly Record<string, unknown>[] {
-  const container = '/spec/template/spec/containers/0';
-  return [
-    { op: 'test', path: `${container}/name`, value: 'operator' },
-    { op: 'add', path: `${container}/args/-`, value: `--recordings-dir=${RECORDINGS_DIR}` },
-    { op: 'add', path: `${container}/volumeMounts/-`, value: { name: 'recordings', mountPath: RECORDINGS_DIR } },
-    { op: 'add', path: '/spec/template/spec/volumes/-', value: { name: 'recordings', emptyDir: { sizeLimit: '256Mi' } } },
-  ];
 }
 
 /** The superuser password of the run's PostgreSQL, in a Secret that orders-postgres.yaml reads. */
@@ -210,7 +197,6 @@ async function install(kubectl: Kubectl, config: RealClusterConfig, workDir: str
   const valuesFile = path.join(workDir, 'values.yaml');
   await writeFile(valuesFile, helmValuesYaml(config));
   await helmOk(kubectl, helmInstallArgs(config, valuesFile), 330_000);
-  await ok(kubectl, ['patch', 'deployment', OPERATOR_DEPLOYMENT, '--namespace', config.releaseNamespace, '--type', 'json', '-p', JSON.stringify(recordingsPatch())]);
   await ok(kubectl, ['rollout', 'status', `deployment/${OPERATOR_DEPLOYMENT}`, '--namespace', config.releaseNamespace, '--timeout=300s'], { timeoutMs: 320_000 });
   await ok(kubectl, ['rollout', 'status', `deployment/${POSTGRES_NAME}`, '--namespace', config.namespace, '--timeout=300s'], { timeoutMs: 320_000 });
 }
