@@ -17,9 +17,11 @@ export interface CliCommand {
   run(args: string[], io: CliIO): Promise<number>;
 }
 
-export function bufferedIO(cwd = process.cwd()): CliIO & { out: () => string; err: () => string } {
+/** Captures a command's output; `abort()` stands in for SIGTERM so long-running commands can be stopped. */
+export function bufferedIO(cwd = process.cwd()): CliIO & { out: () => string; err: () => string; abort: () => void } {
   let out = '';
   let err = '';
+  const controller = new AbortController();
   return {
     stdout: (text) => {
       out += text;
@@ -28,8 +30,9 @@ export function bufferedIO(cwd = process.cwd()): CliIO & { out: () => string; er
       err += text;
     },
     cwd,
-    signal: new AbortController().signal,
+    signal: controller.signal,
     out: () => out,
     err: () => err,
+    abort: () => controller.abort(),
   };
 }

@@ -13,27 +13,21 @@ import type { ApprovalService } from '../api/approvals/approval-service.js';
 import { startAdminServer, type AdminServer, type AdminServerOptions } from './admin/admin-server.js';
 import { GrpcApprovalService } from './approvals/grpc-approval-service.js';
 import { StatementApprovals } from './approvals/statement-approvals.js';
-import { SnapshotClient, type BackoffOptions, type ClientTransport } from './control-plane/snapshot-client.js';
+import type { ControlPlaneConnection } from './control-plane/control-plane-channel.js';
+import { SnapshotClient, type BackoffOptions } from './control-plane/snapshot-client.js';
 import type { SidecarMetrics } from './metrics/sidecar-metrics.js';
 import type { SessionRecorder } from './recording/session-recorder.js';
 import { UploadingRecorder } from './recording/uploading-recorder.js';
 import { Sidecar } from './sidecar.js';
 
-export interface ControlPlaneConnection {
-  /** host:port of the discovery service. */
-  readonly address: string;
-  readonly transport: ClientTransport;
-  /** `namespace/pod` in a cluster. */
-  readonly nodeId: string;
-  /** Called at every (re)connect, so a rotated token is picked up. */
-  readonly token: () => string | Promise<string>;
-  readonly sidecarVersion: string;
+/** Where the operator is, how this pod proves itself, and how fast to come back after losing it. */
+export interface RuntimeControlPlane extends ControlPlaneConnection {
   readonly backoff?: Partial<BackoffOptions>;
 }
 
 export interface SidecarRuntimeOptions {
   readonly proto: DiscoveryProto;
-  readonly controlPlane: ControlPlaneConnection;
+  readonly controlPlane: RuntimeControlPlane;
   readonly logger: Logger;
   readonly metrics: SidecarMetrics;
   /**
@@ -74,10 +68,7 @@ export interface SidecarRuntime {
 function approvalServiceOf(options: SidecarRuntimeOptions): { service: ApprovalService; close?: () => void } | undefined {
   if (options.approvals === undefined) return undefined;
   if (options.approvals !== 'control-plane') return { service: options.approvals };
-  const { controlPlane } = options;
-  const service = new GrpcApprovalService({
-    proto: options.proto, address: controlPlane.address, transport: controlPlane.transport, nodeId: controlPlane.nodeId, token: controlPlane.token, sidecarVersion: controlPlane.sidecarVersion,
-  });
+  const service = new GrpcApprovalService({ proto: options.proto, ...options.controlPlane });
   return { service, close: () => service.close() };
 }
 
@@ -108,11 +99,7 @@ function createClientAndSidecar(
   const { logger, controlPlane } = options;
   const client: SnapshotClient = new SnapshotClient({
     proto: options.proto,
-    address: controlPlane.address,
-    transport: controlPlane.transport,
-    nodeId: controlPlane.nodeId,
-    token: controlPlane.token,
-    sidecarVersion: controlPlane.sidecarVersion,
+    ...controlPlane,
     apply: async (snapshot) => {
       const first = sidecar.version === undefined;
       try {

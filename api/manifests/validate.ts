@@ -14,7 +14,7 @@ import {
   type ProtectedResource,
   type Protocol,
 } from '../kinds/kinds.js';
-import { compilePathGlob, compileTableGlob } from '../policy/glob.js';
+import { compilePathGlob, compileTableGlob, parseColumnGlob } from '../policy/glob.js';
 import type { SqlOperation } from '../sql/operations.js';
 import { celViolations } from './cel-rules.js';
 import { namespaceOf, type ConfigProblem, type GatehouseConfig } from './config.js';
@@ -334,8 +334,8 @@ function* checkMasking(policy: AccessPolicy, context: ValidationContext): Proble
       yield context.warning(policy, path, 'GH_ERR_MASKING_EMPTY');
     }
     for (const [position, glob] of (masking.columns ?? []).entries()) {
-      const detail = columnGlobProblem(glob);
-      if (detail) yield context.error(policy, [...path, 'columns', position], 'GH_ERR_BAD_GLOB', { glob: JSON.stringify(glob), detail });
+      const details = globError(() => parseColumnGlob(glob));
+      if (details) yield context.error(policy, [...path, 'columns', position], 'GH_ERR_BAD_GLOB', details);
     }
   }
 }
@@ -343,14 +343,6 @@ function* checkMasking(policy: AccessPolicy, context: ValidationContext): Proble
 /** Both fields absent is the CEL rule's to report; both present but empty passes it and masks nothing. */
 function maskingCelBroken(masking: MaskingRuleT): boolean {
   return masking.columns === undefined && masking.detectors === undefined;
-}
-
-const COLUMN_GLOB_PART = /^[A-Za-z0-9_$*?-]+$/;
-
-function columnGlobProblem(glob: string): string | undefined {
-  const parts = glob.split('.');
-  if (parts.length <= 2 && parts.every((part) => COLUMN_GLOB_PART.test(part))) return undefined;
-  return 'a column glob is `column` or `table.column` made of letters, digits, _, $, - and the wildcards * and ?';
 }
 
 function* checkRules(policy: AccessPolicy, context: ValidationContext): Problems {

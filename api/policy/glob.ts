@@ -1,5 +1,6 @@
-// Globs in policy rules: table globs (`orders`, `public.*`, `*.card_*`) and HTTP path globs
-// (`/v1/invoices/**`). Compiled once per policy; a bad glob is a GatehouseError the validator reports.
+// Globs in policies: table globs (`orders`, `public.*`, `*.card_*`), HTTP path globs
+// (`/v1/invoices/**`) and the grammar of masking column globs (`email`, `customers.card_*`).
+// Compiled once per policy; a bad glob is a GatehouseError the validator reports.
 import picomatch from 'picomatch';
 import { GatehouseError } from '../errors.js';
 import type { QualifiedName } from '../sql/operations.js';
@@ -9,7 +10,8 @@ export const DEFAULT_SCHEMA = 'public';
 
 export type NameMatcher = (name: string) => boolean;
 
-const TABLE_PART = /^[A-Za-z0-9_$*?-]+$/;
+/** One dot-separated part of a table or column glob. */
+const GLOB_PART = /^[A-Za-z0-9_$*?-]+$/;
 
 function tablePartMatcher(part: string): NameMatcher {
   if (part === '*') return () => true;
@@ -24,7 +26,7 @@ function tablePartMatcher(part: string): NameMatcher {
  */
 export function compileTableGlob(glob: string): (relation: QualifiedName) => boolean {
   const parts = glob.split('.');
-  if (parts.length > 2 || parts.some((part) => !TABLE_PART.test(part))) {
+  if (parts.length > 2 || parts.some((part) => !GLOB_PART.test(part))) {
     throw new GatehouseError('GH_ERR_BAD_GLOB', {
       glob: JSON.stringify(glob),
       detail: 'a table glob is `table` or `schema.table` made of letters, digits, _, $, - and the wildcards * and ?',
@@ -37,6 +39,24 @@ export function compileTableGlob(glob: string): (relation: QualifiedName) => boo
   const matchSchema = tablePartMatcher(parts[0]!);
   const matchName = tablePartMatcher(parts[1]!);
   return (relation) => matchSchema(relation.schema ?? DEFAULT_SCHEMA) && matchName(relation.name);
+}
+
+/** A masking column glob split into its parts; how a part matches is the masker's (sidecar/masking/column-matcher.ts). */
+export interface ColumnGlob {
+  readonly table?: string;
+  readonly column: string;
+}
+
+/** `column` or `table.column`, each part letters, digits, _, $, - and the wildcards * and ?. */
+export function parseColumnGlob(glob: string): ColumnGlob {
+  const parts = glob.split('.');
+  if (parts.length > 2 || parts.some((part) => !GLOB_PART.test(part))) {
+    throw new GatehouseError('GH_ERR_BAD_GLOB', {
+      glob: JSON.stringify(glob),
+      detail: 'a column glob is `column` or `table.column` made of letters, digits, _, $, - and the wildcards * and ?',
+    });
+  }
+  return parts.length === 2 ? { table: parts[0]!, column: parts[1]! } : { column: parts[0]! };
 }
 
 /** An HTTP path glob: `*` is one path segment, `**` any number of them. */

@@ -3,65 +3,30 @@
 // the API server (so only its own writes may initialise a request), --operator-user overrides it,
 // the gatehouse_approvals_* metrics are on its /metrics, and bad notification URLs are refused
 // before anything connects, without echoing them (they are credentials).
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Registry } from 'prom-client';
-import { silentLogger } from '../../api/logging/logger.js';
-import { startLoopbackApiServer, type LoopbackApiServer } from '../../e2e/apiserver/loopback-api-server.js';
 import { ACCESS_REQUEST_STATUS_PATH } from '../../operator/admission/access-request-webhook.js';
 import { TEST_TLS } from '../../operator/control-plane/testing/discovery-fixture.js';
-import { createKubeClient, loadKubeConfig, RESOURCE_TYPES, type KubeClient, type KubeObject } from '../../operator/kube/kube-client.js';
-import { createKubeMetrics } from '../../operator/kube/kube-metrics.js';
-import type { CliIO } from '../io.js';
+import { RESOURCE_TYPES, type KubeClient, type KubeObject } from '../../operator/kube/kube-client.js';
+import { until } from '../../testing/async-checks.js';
+import { bufferedIO } from '../io.js';
 import { runCli } from '../main.js';
+import { OPERATOR_ARGS, OPERATOR_START_MS, OPERATOR_TLS_ARGS, startOperatorCliFolder, type OperatorCliFolder } from './testing/operator-cli-fixture.js';
 
 const NS = 'payments';
-let apiServer: LoopbackApiServer;
-let dir: string;
+let folder: OperatorCliFolder;
 let kube: KubeClient;
 
-function io(): CliIO & { out: () => string; err: () => string; abort: () => void } {
-  let out = '';
-  let err = '';
-  const controller = new AbortController();
-  return {
-    stdout: (text) => (out += text),
-    stderr: (text) => (err += text),
-    cwd: dir,
-    signal: controller.signal,
-    out: () => out,
-    err: () => err,
-    abort: () => controller.abort(),
-  };
-}
-
-const BASE = ['operator', '--kubeconfig', 'kubeconfig', '--host', '127.0.0.1', '--control-plane-port', '0', '--webhook-port', '0', '--admin-port', '0', '--log-level', 'silent',
-  '--tls-cert-file', 'tls.crt', '--tls-key-file', 'tls.key', '--tls-ca-file', 'ca.crt'];
-
-async function until(check: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
+const io = () => bufferedIO(folder.dir);
+const BASE = [...OPERATOR_ARGS, ...OPERATOR_TLS_ARGS];
 
 beforeAll(async () => {
-  apiServer = await startLoopbackApiServer({ crdDir: 'crds', logger: silentLogger() });
-  dir = await mkdtemp(join(tmpdir(), 'gatehouse-operator-approvals-'));
-  await apiServer.writeKubeconfig(join(dir, 'kubeconfig'));
-  await writeFile(join(dir, 'tls.crt'), TEST_TLS.certPem);
-  await writeFile(join(dir, 'tls.key'), TEST_TLS.keyPem);
-  await writeFile(join(dir, 'ca.crt'), TEST_TLS.caPem);
-  kube = createKubeClient({ kubeConfig: loadKubeConfig({ kubeconfigPath: join(dir, 'kubeconfig') }), metrics: createKubeMetrics(new Registry()) });
+  folder = await startOperatorCliFolder('gatehouse-operator-approvals-');
+  kube = folder.kubeClient();
   for (const name of ['gatehouse-system', NS]) await kube.create(RESOURCE_TYPES.namespaces, { apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
 });
 
 afterAll(async () => {
   kube.close?.();
-  await apiServer.close();
-  await rm(dir, { recursive: true, force: true });
+  await folder.close();
 });
 
 interface RunningOperatorCli {
@@ -73,7 +38,7 @@ interface RunningOperatorCli {
 async function startOperatorCli(args: readonly string[]): Promise<RunningOperatorCli> {
   const cli = io();
   const exit = runCli([...BASE, ...args], cli);
-  await until(() => cli.out().includes('ready\n') || cli.err() !== '');
+  await until(() => cli.out().includes('ready\n') || cli.err() !== '', OPERATOR_START_MS);
   const ports = /control plane on :(\d+), webhooks on :(\d+), metrics on :(\d+)/.exec(cli.out());
   if (ports === null) throw new Error(`the operator did not start: ${cli.err()}`);
   await kube.delete(RESOURCE_TYPES.mutatingWebhookConfigurations, undefined, 'gatehouse-accessrequest-decisions').catch(() => undefined);

@@ -2,74 +2,38 @@
 // key is created in a Secret of the operator's namespace and reused by the next start (another
 // replica, a restart), its public JWKS is served on the admin port, and recording flags are checked
 // before anything connects.
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { calculateJwkThumbprint, type JWK } from 'jose';
-import { silentLogger } from '../../api/logging/logger.js';
 import { checkpointSignerFromPem } from '../../api/recordings/checkpoint.js';
-import { startLoopbackApiServer, type LoopbackApiServer } from '../../e2e/apiserver/loopback-api-server.js';
-import { TEST_TLS } from '../../operator/control-plane/testing/discovery-fixture.js';
-import { createKubeClient, loadKubeConfig, RESOURCE_TYPES, type KubeObject } from '../../operator/kube/kube-client.js';
-import { createKubeMetrics } from '../../operator/kube/kube-metrics.js';
-import { Registry } from 'prom-client';
-import type { CliIO } from '../io.js';
+import { RESOURCE_TYPES, type KubeObject } from '../../operator/kube/kube-client.js';
+import { until } from '../../testing/async-checks.js';
+import { bufferedIO } from '../io.js';
 import { runCli } from '../main.js';
+import { OPERATOR_ARGS, OPERATOR_START_MS, OPERATOR_TLS_ARGS, startOperatorCliFolder, type OperatorCliFolder } from './testing/operator-cli-fixture.js';
 
-let apiServer: LoopbackApiServer;
-let dir: string;
+let folder: OperatorCliFolder;
 
 beforeAll(async () => {
-  apiServer = await startLoopbackApiServer({ crdDir: 'crds', logger: silentLogger() });
-  dir = await mkdtemp(join(tmpdir(), 'gatehouse-operator-recordings-'));
-  await apiServer.writeKubeconfig(join(dir, 'kubeconfig'));
-  await writeFile(join(dir, 'tls.crt'), TEST_TLS.certPem);
-  await writeFile(join(dir, 'tls.key'), TEST_TLS.keyPem);
-  await writeFile(join(dir, 'ca.crt'), TEST_TLS.caPem);
+  folder = await startOperatorCliFolder('gatehouse-operator-recordings-');
   // config/deploy creates the operator's namespace; the key Secret goes there.
   await kube().create(RESOURCE_TYPES.namespaces, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'gatehouse-system' } });
 });
 
 function kube() {
-  return createKubeClient({ kubeConfig: loadKubeConfig({ kubeconfigPath: join(dir, 'kubeconfig') }), metrics: createKubeMetrics(new Registry()) });
+  return folder.kubeClient();
 }
 
 afterAll(async () => {
-  await apiServer.close();
-  await rm(dir, { recursive: true, force: true });
+  await folder.close();
 });
 
-function io(): CliIO & { out: () => string; err: () => string; abort: () => void } {
-  let out = '';
-  let err = '';
-  const controller = new AbortController();
-  return {
-    stdout: (text) => (out += text),
-    stderr: (text) => (err += text),
-    cwd: dir,
-    signal: controller.signal,
-    out: () => out,
-    err: () => err,
-    abort: () => controller.abort(),
-  };
-}
-
-const BASE = ['operator', '--kubeconfig', 'kubeconfig', '--host', '127.0.0.1', '--control-plane-port', '0', '--webhook-port', '0', '--admin-port', '0', '--log-level', 'silent',
-  '--tls-cert-file', 'tls.crt', '--tls-key-file', 'tls.key', '--tls-ca-file', 'ca.crt'];
-
-async function until(check: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
+const io = () => bufferedIO(folder.dir);
+const BASE = [...OPERATOR_ARGS, ...OPERATOR_TLS_ARGS];
 
 /** Runs the operator until it is ready, fetches the JWKS from its admin port, and stops it. */
 async function publishedKeys(args: readonly string[]): Promise<{ status: number; keys: JWK[] }> {
   const cli = io();
   const exit = runCli([...BASE, ...args], cli);
-  await until(() => cli.out().includes('ready\n') || cli.err() !== '');
+  await until(() => cli.out().includes('ready\n') || cli.err() !== '', OPERATOR_START_MS);
   const adminPort = /metrics on :(\d+)/.exec(cli.out())?.[1];
   if (adminPort === undefined) throw new Error(`the operator did not start: ${cli.err()}`);
   const response = await fetch(`http://127.0.0.1:${adminPort}/recordings/jwks.json`);
@@ -101,7 +65,7 @@ describe('gatehouse operator --recordings-dir', () => {
   test('without --recordings-dir the JWKS is absent and says how to turn recordings on', async () => {
     const cli = io();
     const exit = runCli(BASE, cli);
-    await until(() => cli.out().includes('ready\n'));
+    await until(() => cli.out().includes('ready\n'), OPERATOR_START_MS);
     const adminPort = /metrics on :(\d+)/.exec(cli.out())?.[1];
     const response = await fetch(`http://127.0.0.1:${adminPort}/recordings/jwks.json`);
     expect(response.status).toBe(404);

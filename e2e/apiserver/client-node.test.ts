@@ -6,6 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { silentLogger } from '../../api/logging/logger.js';
+import { until as waitFor } from '../../testing/async-checks.js';
 import { startLoopbackApiServer, type LoopbackApiServer } from './loopback-api-server.js';
 import { REPO_ROOT } from './kubectl-runner.js';
 
@@ -170,14 +171,6 @@ describe('watches', () => {
     await informer.stop();
   });
 });
-
-async function waitFor(condition: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 describe('custom resources', () => {
   it('splits status: the main resource ignores status, /status changes only status, generation counts spec changes', async () => {

@@ -19,6 +19,8 @@ export interface KubeToolOptions {
   readonly stdin?: string;
   readonly timeoutMs?: number;
   readonly cwd?: string;
+  /** Added to (and overriding) the minimal environment, e.g. a private HOME for kubectl's and helm's caches. */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 const toolFolders = new Map<string, Promise<string>>();
@@ -44,7 +46,7 @@ export function runTool(binary: string, args: readonly string[], options: KubeTo
     const child = spawn(binary, [...args], {
       cwd: options.cwd,
       // Only what the tools need: the scenario's kubeconfig, never the developer's own cluster.
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, KUBECONFIG: options.kubeconfigPath },
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, KUBECONFIG: options.kubeconfigPath, ...options.env },
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     let stdout = '';

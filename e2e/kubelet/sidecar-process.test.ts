@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { silentLogger } from '../../api/logging/logger.js';
+import { until } from '../../testing/async-checks.js';
 import { SidecarProcess, type SidecarState } from './sidecar-process.js';
 import type { SidecarSpec } from './sidecar-spec.js';
 
@@ -16,14 +17,6 @@ async function freePort(): Promise<number> {
       server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
     });
   });
-}
-
-async function until(predicate: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error('condition not reached in time');
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
 }
 
 describe('SidecarProcess', () => {

@@ -1,6 +1,7 @@
 // Tells people a statement waits for them, and how it ended: a JSON POST to a generic webhook and a
 // Slack-compatible incoming-webhook message, each optional. Sending never blocks a decision: each
 // notification is queued, retried with exponential backoff, and dropped (counted) after the last try.
+import type { ApprovalRequest } from '../../api/approvals/approval-service.js';
 import type { Logger } from '../../api/logging/logger.js';
 import type { ApprovalMetrics } from './approval-metrics.js';
 
@@ -21,17 +22,10 @@ export interface RetryPolicy {
 
 export const DEFAULT_RETRY: RetryPolicy = { attempts: 5, initialDelayMs: 500, maxDelayMs: 30_000, timeoutMs: 5_000 };
 
-export interface ApprovalNotification {
+/** The held statement as the sidecar asked about it, plus where its AccessRequest stands. */
+export interface ApprovalNotification extends ApprovalRequest {
   readonly type: 'gatehouse.approval.requested' | 'gatehouse.approval.decided';
   readonly accessRequest: { readonly namespace: string; readonly name: string };
-  readonly identity: string;
-  readonly resource: string;
-  readonly policy: string;
-  readonly rule: string;
-  readonly pod: string;
-  readonly statement: string;
-  readonly fingerprint: string;
-  readonly reason: string;
   readonly phase: 'Pending' | 'Approved' | 'Denied' | 'Expired';
   readonly decidedBy: readonly string[];
   readonly requiredApprovals: number;

@@ -3,16 +3,9 @@ import { silentLogger } from '../../api/logging/logger.js';
 import { Controller, objectKey, parseObjectKey, type ReconcileResult } from './controller.js';
 import { createKubeMetrics } from './kube-metrics.js';
 import { RateLimiter, WorkQueue } from './work-queue.js';
+import { until } from '../../testing/async-checks.js';
 
 const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until(condition: () => boolean, timeoutMs = 3000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!condition()) {
-    if (performance.now() > deadline) throw new Error('condition not met in time');
-    await delay(5);
-  }
-}
 
 describe('objectKey', () => {
   test('namespace/name for namespaced objects, name for cluster-scoped ones, and back', () => {

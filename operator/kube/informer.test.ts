@@ -4,23 +4,16 @@
 // against the loopback API server.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { KubeConfig } from '@kubernetes/client-node';
 import { Registry } from 'prom-client';
 import { isGatehouseError } from '../../api/errors.js';
 import { silentLogger } from '../../api/logging/logger.js';
 import { Informer } from './informer.js';
 import { createKubeClient, RESOURCE_TYPES, type KubeClient, type KubeObject } from './kube-client.js';
 import { createKubeMetrics, type KubeMetrics } from './kube-metrics.js';
+import { until } from '../../testing/async-checks.js';
+import { tokenKubeConfig } from './testing/token-kubeconfig.js';
 
 const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until(condition: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!condition()) {
-    if (performance.now() > deadline) throw new Error('condition not met in time');
-    await delay(5);
-  }
-}
 
 type WatchMode = 'normal' | 'silent' | 'no-headers';
 
@@ -51,14 +44,7 @@ class ScriptedApiServer {
   }
 
   client(): KubeClient {
-    const config = new KubeConfig();
-    config.loadFromOptions({
-      clusters: [{ name: 'c', server: this.url, skipTLSVerify: true }],
-      users: [{ name: 'u', token: 'test-token' }],
-      contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
-      currentContext: 'x',
-    });
-    return createKubeClient({ kubeConfig: config, requestTimeoutMs: 2000 });
+    return createKubeClient({ kubeConfig: tokenKubeConfig(this.url, 'test-token'), requestTimeoutMs: 2000 });
   }
 
   put(name: string, data: Record<string, string> = {}): void {
@@ -347,18 +333,7 @@ describe('Informer (scripted API server)', () => {
   });
 
   test('a failing list is retried with backoff; waitForSync honours its signal and stop', async () => {
-    const broken = createKubeClient({
-      kubeConfig: (() => {
-        const config = new KubeConfig();
-        config.loadFromOptions({
-          clusters: [{ name: 'c', server: server.url, skipTLSVerify: true }],
-          users: [{ name: 'u', token: 'wrong' }],
-          contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
-          currentContext: 'x',
-        });
-        return config;
-      })(),
-    });
+    const broken = createKubeClient({ kubeConfig: tokenKubeConfig(server.url, 'wrong') });
     recorded = record(broken);
     recorded.informer.start();
     const aborted = new AbortController();

@@ -12,25 +12,9 @@ import { createKubeClient, RESOURCE_TYPES, type KubeClient, type KubeObject } fr
 import { kubeErrorStatus } from './kube-errors.js';
 import { createKubeMetrics } from './kube-metrics.js';
 import { LeaderElector } from './leader-election.js';
+import { until, failure } from '../../testing/async-checks.js';
 
 const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until(condition: () => boolean, timeoutMs = 8000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!condition()) {
-    if (performance.now() > deadline) throw new Error('condition not met in time');
-    await delay(10);
-  }
-}
-
-async function failure(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a failure');
-}
 
 const NS = 'payments';
 

@@ -1,10 +1,11 @@
 // The HTTP layer under KubeClient against plain HTTP servers on 127.0.0.1 that misbehave on purpose.
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { KubeConfig } from '@kubernetes/client-node';
 import { isGatehouseError } from '../../api/errors.js';
 import { createKubeClient, RESOURCE_TYPES, type KubeClient, type WatchEvent } from './kube-client.js';
 import { kubeErrorStatus } from './kube-errors.js';
+import { failure } from '../../testing/async-checks.js';
+import { tokenKubeConfig } from './testing/token-kubeconfig.js';
 
 const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -27,23 +28,7 @@ async function serve(handler: http.RequestListener): Promise<Served> {
 }
 
 function clientFor(url: string, requestTimeoutMs = 2000): KubeClient {
-  const config = new KubeConfig();
-  config.loadFromOptions({
-    clusters: [{ name: 'c', server: url, skipTLSVerify: true }],
-    users: [{ name: 'u', token: 't0ken' }],
-    contexts: [{ name: 'x', cluster: 'c', user: 'u' }],
-    currentContext: 'x',
-  });
-  return createKubeClient({ kubeConfig: config, requestTimeoutMs });
-}
-
-async function failure(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a failure');
+  return createKubeClient({ kubeConfig: tokenKubeConfig(url, 't0ken'), requestTimeoutMs });
 }
 
 function readBody(request: http.IncomingMessage): Promise<string> {

@@ -5,16 +5,9 @@ import { GatehouseError, isGatehouseError } from '../../api/errors.js';
 import { silentLogger } from '../../api/logging/logger.js';
 import { RESOURCE_TYPES, type KubeClient, type KubeObject, type ResourceType } from './kube-client.js';
 import { LeaderElector, microTime, type Lease } from './leader-election.js';
+import { until } from '../../testing/async-checks.js';
 
 const delay = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until(condition: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!condition()) {
-    if (performance.now() > deadline) throw new Error('condition not met in time');
-    await delay(10);
-  }
-}
 
 /** Leases only; a client can be cut off to simulate a partitioned replica. */
 class LeaseStore {
@@ -95,6 +88,16 @@ function replica(store: LeaseStore, identity: string): Replica {
   return state;
 }
 
+/** Replica `a` elected alone, then `b` started as a candidate against a's lease. */
+async function leaderThenCandidate(store: LeaseStore): Promise<{ a: Replica; b: Replica }> {
+  const a = replica(store, 'a');
+  a.elector.start();
+  await until(() => a.elector.isLeader());
+  const b = replica(store, 'b');
+  b.elector.start();
+  return { a, b };
+}
+
 describe('LeaderElector', () => {
   test('of two contenders exactly one leads, and the lease names it with client-go fields', async () => {
     const store = new LeaseStore();
@@ -120,11 +123,7 @@ describe('LeaderElector', () => {
 
   test('when the leader stops it releases the lease and the other takes over without waiting for expiry', async () => {
     const store = new LeaseStore();
-    const a = replica(store, 'a');
-    a.elector.start();
-    await until(() => a.elector.isLeader());
-    const b = replica(store, 'b');
-    b.elector.start();
+    const { a, b } = await leaderThenCandidate(store);
     await delay(300);
     expect(b.elector.isLeader()).toBe(false);
     const stoppedAt = performance.now();
@@ -141,11 +140,7 @@ describe('LeaderElector', () => {
 
   test('a leader cut off from the API steps down within renewDeadline; the other takes over once the lease expires', async () => {
     const store = new LeaseStore();
-    const a = replica(store, 'a');
-    a.elector.start();
-    await until(() => a.elector.isLeader());
-    const b = replica(store, 'b');
-    b.elector.start();
+    const { a, b } = await leaderThenCandidate(store);
     await delay(200);
     store.cutOff.add('a');
     const cutAt = performance.now();

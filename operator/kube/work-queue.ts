@@ -99,13 +99,7 @@ export class WorkQueue {
     this.metrics?.queueAdds.inc({ queue: this.name });
     this.dirty.add(key);
     if (this.processing.has(key)) return;
-    const waiter = this.waiters.shift();
-    if (waiter !== undefined) {
-      this.handOut(key, waiter);
-      return;
-    }
-    this.order.push(key);
-    this.updateDepth();
+    this.enqueue(key);
   }
 
   /** Adds `key` after `ms`; if it is already waiting for an earlier time, the earlier one stands. */
@@ -159,6 +153,11 @@ export class WorkQueue {
   done(key: string): void {
     this.processing.delete(key);
     if (!this.dirty.has(key) || this.shuttingDown) return;
+    this.enqueue(key);
+  }
+
+  /** A dirty key not in process: straight to a waiting get(), else to the back of the line. */
+  private enqueue(key: string): void {
     const waiter = this.waiters.shift();
     if (waiter !== undefined) {
       this.handOut(key, waiter);

@@ -11,6 +11,7 @@ import { silentLogger } from '../../api/logging/logger.js';
 import type { ConfigProblem } from '../../api/manifests/config.js';
 import { loadDiscoveryProto } from '../../api/proto/discovery-proto.js';
 import { ALL_TYPE_URLS, fromResourceSets, TYPE_URLS, type ResourceSets, type TypedResource } from '../../api/proto/snapshot-resources.js';
+import { until } from '../../testing/async-checks.js';
 import { createControlPlaneMetrics } from '../control-plane/control-plane-metrics.js';
 import { ERROR_CODE_METADATA_KEY } from '../control-plane/node-stream.js';
 import { SnapshotCache } from '../control-plane/snapshot-cache.js';
@@ -126,7 +127,7 @@ describe('LocalControlPlane', () => {
     await controlPlane('ci-runner').start();
     const before = cache.versions(NODE)!;
     await editFile('secrets/orders-db-admin.yaml', (text) => text.replace('demo-only-not-a-secret', 'rotated-password'));
-    await waitUntil(() => cache.versions(NODE)![TYPE_URLS.credential] !== before[TYPE_URLS.credential]);
+    await until(() => cache.versions(NODE)![TYPE_URLS.credential] !== before[TYPE_URLS.credential]);
     expect(fromResourceSets(cachedSets()).resources[0]!.credential?.password).toBe('rotated-password');
     expect(cache.versions(NODE)![TYPE_URLS.identityPolicy]).toBe(before[TYPE_URLS.identityPolicy]);
   });
@@ -137,7 +138,7 @@ describe('LocalControlPlane', () => {
     const token = (snapshot: typeof first) => snapshot.resources.find((entry) => entry.resource.metadata.name === 'billing-api')!.credential!.password;
     const before = cache.versions(NODE)!;
     await scheduler.advance(201_000); // credentialTTL 5m: renewal at 200 s
-    await waitUntil(() => cache.versions(NODE)![TYPE_URLS.credential] !== before[TYPE_URLS.credential]);
+    await until(() => cache.versions(NODE)![TYPE_URLS.credential] !== before[TYPE_URLS.credential]);
     expect(token(fromResourceSets(cachedSets()))).not.toBe(token(first));
     expect(cache.versions(NODE)![TYPE_URLS.identityPolicy]).toBe(before[TYPE_URLS.identityPolicy]);
   });
@@ -157,14 +158,6 @@ describe('LocalControlPlane', () => {
     expect(isGatehouseError(refusal, 'GH_ERR_REF_UNKNOWN_IDENTITY')).toBe(true);
   });
 });
-
-async function waitUntil(check: () => boolean, timeoutMs = 3_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 describe('startLocalDiscoveryServer', () => {
   const proto = loadDiscoveryProto();

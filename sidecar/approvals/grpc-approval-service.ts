@@ -1,19 +1,15 @@
 // The ApprovalService a sidecar in a pod uses: the RequestApproval call to the operator, on the
 // same address and TLS as the discovery stream, proving its pod with the projected token read at
 // each call. The call stays open until the operator answers; aborting it withdraws the request.
-import { Client, ChannelCredentials, Metadata, type ServiceError } from '@grpc/grpc-js';
+import { Metadata, type Client, type ServiceError } from '@grpc/grpc-js';
+import type { DiscoveryProto } from '../../api/proto/discovery-proto.js';
 import type { ApprovalDecision, ApprovalRequest, ApprovalService } from '../../api/approvals/approval-service.js';
 import { REQUEST_APPROVAL_PATH, requestApprovalMethod, type ApprovalDecisionMessage, type ApprovalRequestInit } from '../../api/approvals/approval-proto.js';
-import type { DiscoveryProto } from '../../api/proto/discovery-proto.js';
-import type { ClientTransport } from '../control-plane/snapshot-client.js';
+import { controlPlaneClient, type ControlPlaneConnection } from '../control-plane/control-plane-channel.js';
 
-export interface GrpcApprovalServiceOptions {
+/** The RequestApproval call goes where the discovery stream does, proving the pod the same way. */
+export interface GrpcApprovalServiceOptions extends ControlPlaneConnection {
   readonly proto: DiscoveryProto;
-  readonly address: string;
-  readonly transport: ClientTransport;
-  readonly nodeId: string;
-  readonly token: () => string | Promise<string>;
-  readonly sidecarVersion: string;
 }
 
 /** Past the statement's own timeout the operator has expired it; the margin covers the answer's trip. */
@@ -25,11 +21,7 @@ export class GrpcApprovalService implements ApprovalService {
   private readonly client: Client;
 
   constructor(private readonly options: GrpcApprovalServiceOptions) {
-    const credentials = options.transport.kind === 'tls'
-      ? ChannelCredentials.createSsl(Buffer.from(options.transport.caPem))
-      : ChannelCredentials.createInsecure();
-    const serverName = options.transport.kind === 'tls' ? options.transport.serverName : undefined;
-    this.client = new Client(options.address, credentials, serverName ? { 'grpc.ssl_target_name_override': serverName } : {});
+    this.client = controlPlaneClient(options.address, options.transport);
   }
 
   async requestApproval(request: ApprovalRequest, options: { readonly signal: AbortSignal; readonly timeoutMs: number }): Promise<ApprovalDecision> {

@@ -5,7 +5,7 @@
 import { connect } from 'node:net';
 import pg from 'pg';
 import { statementFingerprint } from '../../api/approvals/approval-service.js';
-import { startSidecarFixture, type SidecarFixture } from '../postgres/testing/sidecar-fixture.js';
+import { rejection, startSidecarFixture, type SidecarFixture } from '../postgres/testing/sidecar-fixture.js';
 import { StatementApprovals } from './statement-approvals.js';
 import { ScriptedApprovalService } from './testing/scripted-approval-service.js';
 
@@ -32,24 +32,6 @@ afterAll(async () => {
   await f?.stop();
 });
 
-async function withClient<T>(use: (client: pg.Client) => Promise<T>): Promise<T> {
-  const client = await f.pgClient();
-  try {
-    return await use(client);
-  } finally {
-    await client.end();
-  }
-}
-
-async function rejection(promise: Promise<unknown>): Promise<pg.DatabaseError> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as pg.DatabaseError;
-  }
-  throw new Error('expected the statement to fail');
-}
-
 /** What the client sees of a held query: nothing, for this long. */
 async function stillWaiting(promise: Promise<unknown>, ms = 200): Promise<boolean> {
   const marker = Symbol('waiting');
@@ -74,7 +56,7 @@ async function sendCancel(client: pg.Client): Promise<void> {
 
 describe('a held statement', () => {
   it('reaches the server only once approved, and its result is masked as usual', async () => {
-    await withClient(async (client) => {
+    await f.withClient(async (client) => {
       const running = client.query("UPDATE customers SET notes = 'checked' WHERE id = 2 RETURNING name, notes, card_number");
       const asked = await service.next();
       expect(asked.request).toEqual({
@@ -98,7 +80,7 @@ describe('a held statement', () => {
   });
 
   it('is refused with 42501 naming who denied it and why; the connection stays usable', async () => {
-    await withClient(async (client) => {
+    await f.withClient(async (client) => {
       const running = client.query('DELETE FROM orders WHERE id = 7');
       const asked = await service.next();
       asked.answer({ outcome: 'denied', decidedBy: ['bob'], reason: 'not during the freeze', request: 'AccessRequest payments/app-x1' });
@@ -112,7 +94,7 @@ describe('a held statement', () => {
   });
 
   it('expires at the rule timeout even when nobody answers, and the request is withdrawn', async () => {
-    await withClient(async (client) => {
+    await f.withClient(async (client) => {
       const started = Date.now();
       const running = client.query('DELETE FROM orders WHERE id = 8');
       const asked = await service.next();
@@ -127,7 +109,7 @@ describe('a held statement', () => {
   });
 
   it('ends with 57014 when the client cancels, withdrawing the request; the connection stays usable', async () => {
-    await withClient(async (client) => {
+    await f.withClient(async (client) => {
       const running = client.query('DELETE FROM orders WHERE id = 9');
       const asked = await service.next();
       await sendCancel(client);
@@ -141,7 +123,7 @@ describe('a held statement', () => {
   });
 
   it('is held at Bind in the extended protocol, with its parameters shown to the approver', async () => {
-    await withClient(async (client) => {
+    await f.withClient(async (client) => {
       const running = client.query('DELETE FROM orders WHERE id = $1', [10]);
       const asked = await service.next();
       expect(asked.request.statement).toBe('DELETE FROM orders WHERE id = $1\n-- parameters: ["10"]');
@@ -159,7 +141,7 @@ describe('a held statement', () => {
   });
 
   it('shows approvers the statement masked like a recording, fingerprinted by its real text', async () => {
-    await withClient(async (client) => {
+    await f.withClient(async (client) => {
       const statement = "UPDATE customers SET notes = 'flagged' WHERE card_number = '4111 1111 1111 1111'";
       const running = client.query(statement);
       const asked = await service.next();
@@ -171,7 +153,7 @@ describe('a held statement', () => {
   });
 
   it('keeps the client pipeline in order: what was sent after it runs after it', async () => {
-    await withClient(async (client) => {
+    await f.withClient(async (client) => {
       // node-postgres queues; a raw pipeline is the same bytes arriving behind the held query.
       const held = client.query('DELETE FROM orders WHERE id = 12');
       const after = client.query('SELECT count(*)::int AS n FROM orders WHERE id = 12');
@@ -191,7 +173,7 @@ describe('grant windows', () => {
 
   it('let the same identity run the same fingerprint again without asking while the window is open', async () => {
     await f.reload(RULES('{approvers: {groups: [dba]}, timeout: 5s, grantWindow: 1m}'));
-    await withClient(async (client) => {
+    await f.withClient(async (client) => {
       const first = client.query('DELETE FROM orders WHERE id = 20');
       (await service.next()).answer({ outcome: 'approved', decidedBy: ['alice'] });
       expect((await first).rowCount).toBe(1);
@@ -211,7 +193,7 @@ describe('grant windows', () => {
 
   it('covers one more run when single-use, then asks again', async () => {
     await f.reload(RULES('{approvers: {groups: [dba]}, timeout: 5s, grantWindow: 1m, singleUse: true}'));
-    await withClient(async (client) => {
+    await f.withClient(async (client) => {
       const first = client.query("UPDATE orders SET total = 1 WHERE id = 30");
       (await service.next()).answer({ outcome: 'approved', decidedBy: ['alice'] });
       await first;
@@ -228,13 +210,13 @@ describe('grant windows', () => {
 
   it('do not exist without grantWindow, and a rule that loses its window honours no earlier grant', async () => {
     await f.reload(RULES('{approvers: {groups: [dba]}, timeout: 5s, grantWindow: 1m}'));
-    await withClient(async (client) => {
+    await f.withClient(async (client) => {
       const first = client.query('UPDATE orders SET customer_id = 3 WHERE id = 32');
       (await service.next()).answer({ outcome: 'approved', decidedBy: ['alice'] });
       await first;
     });
     await f.reload(RULES(PLAIN));
-    await withClient(async (client) => {
+    await f.withClient(async (client) => {
       const revoked = client.query('UPDATE orders SET customer_id = 3 WHERE id = 32');
       (await service.next()).answer({ outcome: 'approved', decidedBy: ['alice'] });
       await revoked;

@@ -2,17 +2,15 @@
 // typed responses back into a SidecarSnapshot, hands it to the Sidecar, and ACKs or NACKs. It keeps
 // the last good snapshot through refusals and lost connections, reconnects with jittered backoff,
 // and says when that snapshot has expired so the sidecar can fail closed.
-import { ChannelCredentials, Client, type ClientDuplexStream, type StatusObject } from '@grpc/grpc-js';
+import type { Client, ClientDuplexStream, StatusObject } from '@grpc/grpc-js';
 import { GatehouseError, isGatehouseError } from '../../api/errors.js';
 import type { Logger } from '../../api/logging/logger.js';
 import { STREAM_SNAPSHOTS_PATH, type DiscoveryProto, type DiscoveryRequestInit, type DiscoveryResponse, type ErrorDetailMessage } from '../../api/proto/discovery-proto.js';
 import { ALL_TYPE_URLS, fromResourceSets, isTypeUrl, type ResourceSets, type TypedResource, type TypeUrl } from '../../api/proto/snapshot-resources.js';
 import type { SidecarSnapshot } from '../../api/snapshot/sidecar-snapshot.js';
+import { controlPlaneClient, type ControlPlaneConnection } from './control-plane-channel.js';
 
-/** TLS verified against the operator's CA, or plaintext, which must be asked for by name. */
-export type ClientTransport =
-  | { readonly kind: 'tls'; readonly caPem: string | Buffer; readonly serverName?: string }
-  | { readonly kind: 'plaintext-local-mode' };
+export type { ClientTransport } from './control-plane-channel.js';
 
 export interface BackoffOptions {
   readonly initialMs: number;
@@ -22,15 +20,8 @@ export interface BackoffOptions {
 
 export const DEFAULT_BACKOFF: BackoffOptions = { initialMs: 250, maxMs: 30_000, multiplier: 2 };
 
-export interface SnapshotClientOptions {
+export interface SnapshotClientOptions extends ControlPlaneConnection {
   readonly proto: DiscoveryProto;
-  /** host:port of the operator's discovery service. */
-  readonly address: string;
-  readonly transport: ClientTransport;
-  readonly nodeId: string;
-  /** Read at every (re)connect: the kubelet rotates projected ServiceAccount tokens. */
-  readonly token: () => string | Promise<string>;
-  readonly sidecarVersion: string;
   /** Applies a snapshot whole or throws (Sidecar.apply); a throw becomes a NACK. */
   readonly apply: (snapshot: SidecarSnapshot) => Promise<void>;
   readonly logger: Logger;
@@ -64,10 +55,6 @@ type DiscoveryCall = ClientDuplexStream<DiscoveryRequestInit, DiscoveryResponse>
 export function reconnectDelay(attempt: number, backoff: BackoffOptions, random: () => number): number {
   const base = Math.min(backoff.maxMs, backoff.initialMs * backoff.multiplier ** attempt);
   return base / 2 + random() * (base / 2);
-}
-
-function channelCredentials(transport: ClientTransport): ChannelCredentials {
-  return transport.kind === 'tls' ? ChannelCredentials.createSsl(Buffer.from(transport.caPem)) : ChannelCredentials.createInsecure();
 }
 
 function refusalOf(error: unknown, version: string): Refusal {
@@ -194,11 +181,9 @@ export class SnapshotClient {
     if (this.stopped || generation !== this.generation) return;
     this.client?.close();
     const keepaliveMs = this.options.keepaliveMs ?? 30_000;
-    const { transport } = this.options;
-    this.client = new Client(this.options.address, channelCredentials(transport), {
+    this.client = controlPlaneClient(this.options.address, this.options.transport, {
       'grpc.keepalive_time_ms': keepaliveMs,
       'grpc.keepalive_timeout_ms': Math.min(keepaliveMs, 10_000),
-      ...(transport.kind === 'tls' && transport.serverName ? { 'grpc.ssl_target_name_override': transport.serverName } : {}),
     });
     const method = this.options.proto.streamSnapshots;
     const call = this.client.makeBidiStreamRequest(STREAM_SNAPSHOTS_PATH, method.requestSerialize, method.responseDeserialize);

@@ -10,6 +10,7 @@
 // table the rule protects.
 import { GatehouseError } from '../../api/errors.js';
 import type { MaskingRuleT } from '../../api/kinds/kinds.js';
+import { parseColumnGlob } from '../../api/policy/glob.js';
 import type { QualifiedName } from '../../api/sql/operations.js';
 import { isDetectorName, type DetectorName } from './detectors.js';
 import { isMaskingStrategy, isStronger, strongest, type MaskingStrategy } from './strategies.js';
@@ -54,9 +55,6 @@ export interface ColumnMatcher {
 
 // ── column globs ────────────────────────────────────────────────────────────────────────────────
 
-/** The same grammar the manifest validator accepts for `columns` entries. */
-const GLOB_PART = /^[A-Za-z0-9_$*?-]+$/;
-
 type NameTest = (lowerCaseName: string) => boolean;
 
 /**
@@ -97,15 +95,10 @@ export type ColumnTest = (column: ResultColumn) => boolean;
 
 /** `column` or `table.column`, with `*` and `?` wildcards; case-insensitive. */
 export function compileColumnGlob(glob: string): ColumnTest {
-  const parts = glob.split('.');
-  if (parts.length > 2 || !parts.every((part) => GLOB_PART.test(part))) {
-    throw new GatehouseError('GH_ERR_BAD_GLOB', {
-      glob: JSON.stringify(glob),
-      detail: 'a column glob is `column` or `table.column` made of letters, digits, _, $, - and the wildcards * and ?',
-    });
-  }
-  const matchesColumn = compileNameTest(parts[parts.length - 1]!);
-  const matchesTable = parts.length === 2 ? compileNameTest(parts[0]!) : undefined;
+  // The grammar is the validator's (one definition); matching, case-insensitive, is the masker's.
+  const parts = parseColumnGlob(glob);
+  const matchesColumn = compileNameTest(parts.column);
+  const matchesTable = parts.table === undefined ? undefined : compileNameTest(parts.table);
   return (column) => {
     const named =
       matchesColumn(column.name.toLowerCase()) ||

@@ -55,15 +55,6 @@ function send(client: RawClient, frames: Buffer[]): void {
   client.send(Buffer.concat(frames));
 }
 
-async function rejection(promise: Promise<unknown>): Promise<pg.DatabaseError> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as pg.DatabaseError;
-  }
-  throw new Error('expected the statement to fail');
-}
-
 describe('Parse, Bind, Execute', () => {
   it('denies at Parse: neither the Bind nor the Execute of a denied statement reaches the server', async () => {
     const client = await RawClient.started(f.port);

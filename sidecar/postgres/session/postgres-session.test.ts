@@ -8,7 +8,7 @@ import { encodeQuery } from '../protocol/frontend-encoders.js';
 import { encodeGSSENCRequest, encodeSSLRequest, encodeStartupMessage } from '../protocol/startup-messages.js';
 import { RawClient, firstError } from '../testing/raw-client.js';
 import {
-  APP_OWNER, eventually, metricSum, runProcess, startSidecarFixture, type RecordedEvent, type SidecarFixture,
+  APP_OWNER, eventually, metricSum, rejection, runProcess, startSidecarFixture, type RecordedEvent, type SidecarFixture,
 } from '../testing/sidecar-fixture.js';
 
 const RULES = `  rules:
@@ -50,24 +50,6 @@ afterEach(async () => {
   await f.reload(RULES);
 });
 
-async function withClient<T>(use: (client: pg.Client) => Promise<T>, config?: pg.ClientConfig): Promise<T> {
-  const client = await f.pgClient(config);
-  try {
-    return await use(client);
-  } finally {
-    await client.end();
-  }
-}
-
-async function rejection(promise: Promise<unknown>): Promise<pg.DatabaseError> {
-  try {
-    await promise;
-  } catch (error) {
-    return error as pg.DatabaseError;
-  }
-  throw new Error('expected the statement to fail');
-}
-
 describe('connection', () => {
   it('answers SSLRequest and GSSENCRequest with N on loopback, then takes the startup', async () => {
     const client = await RawClient.open(f.port);
@@ -88,7 +70,7 @@ describe('connection', () => {
   it('accepts whatever user and password the app sends and logs in upstream with the resource credential', async () => {
     const viaPsql = await f.psql('SELECT current_user, current_database()');
     expect(viaPsql).toMatchObject({ code: 0, stdout: `${APP_OWNER.user}|app` });
-    const user = await withClient((client) => client.query('SELECT current_user AS who'), { user: 'mallory', password: 'wrong', database: 'postgres' });
+    const user = await f.withClient((client) => client.query('SELECT current_user AS who'), { user: 'mallory', password: 'wrong', database: 'postgres' });
     expect(user.rows).toEqual([{ who: APP_OWNER.user }]);
   });
 
@@ -152,7 +134,7 @@ describe('simple query', () => {
   });
 
   it('answers a denial with 42501 naming the rule and the message, and keeps the connection usable', async () => {
-    await withClient(async (client) => {
+    await f.withClient(async (client) => {
       const error = await rejection(client.query('TRUNCATE orders'));
       expect(error.code).toBe('42501');
       expect(error.severity).toBe('ERROR');
@@ -164,7 +146,7 @@ describe('simple query', () => {
   });
 
   it('denies what cannot be parsed and what needs an approval nobody can give here', async () => {
-    await withClient(async (client) => {
+    await f.withClient(async (client) => {
       const unparsable = await rejection(client.query('SELEC * FROM orders'));
       expect(unparsable.code).toBe('42501');
       expect(unparsable.message).toMatch(/could not be parsed/);
@@ -180,7 +162,7 @@ describe('simple query', () => {
   });
 
   it('fails the transaction block a denial happens in: the earlier insert is rolled back', async () => {
-    await withClient(async (client) => {
+    await f.withClient(async (client) => {
       await client.query('BEGIN');
       await client.query('INSERT INTO orders (customer_id, total) VALUES (2, 4242.42)');
       const denied = await rejection(client.query('DROP TABLE orders'));
@@ -196,7 +178,7 @@ describe('simple query', () => {
 
   it('passes empty statements (pool health checks) without counting them, in both protocols', async () => {
     const before = await metricSum(f.metrics.statements, {});
-    await withClient(async (client) => {
+    await f.withClient(async (client) => {
       for (const sql of ['', ';', '-- nothing here']) expect((await client.query(sql)).command).toBeNull();
       expect((await client.query({ text: '', values: [] })).command).toBeNull();
     });
@@ -204,7 +186,7 @@ describe('simple query', () => {
   });
 
   it('still answers a denial with 42501 inside a transaction that already failed', async () => {
-    await withClient(async (client) => {
+    await f.withClient(async (client) => {
       await client.query('BEGIN');
       expect((await rejection(client.query('SELECT 1/0'))).code).toBe('22012');
       const simple = await rejection(client.query('DROP TABLE orders'));
@@ -224,7 +206,7 @@ describe('simple query', () => {
 
 describe('policy reload', () => {
   it('judges the next statement of a live connection by the new policy', async () => {
-    await withClient(async (client) => {
+    await f.withClient(async (client) => {
       await client.query({ name: 'insert-order', text: 'INSERT INTO orders (customer_id, total) VALUES ($1, $2)', values: [1, 1001.25] });
       expect((await client.query('SELECT count(*)::int AS n FROM customers')).rows[0]).toEqual({ n: 3 });
       await f.reload(READ_ONLY);
@@ -243,7 +225,7 @@ describe('policy reload', () => {
   });
 
   it('judges EXECUTE of a SQL-prepared statement, and a Bind to it, by the policy in force at execution', async () => {
-    await withClient(async (client) => {
+    await f.withClient(async (client) => {
       await client.query('PREPARE drop_old AS DELETE FROM customers WHERE id = 1000');
       await f.reload(READ_ONLY);
       expect((await rejection(client.query('EXECUTE drop_old'))).code).toBe('42501');
@@ -262,7 +244,7 @@ function eventsOfType(events: readonly RecordedEvent[], type: string): RecordedE
 describe('recording', () => {
   it('writes one JSON-lines file per session: connect, statements with parameters, decision and rule, completions, errors, disconnect', async () => {
     const before = new Set((await f.recordedSessions()).keys());
-    await withClient(async (client) => {
+    await f.withClient(async (client) => {
       await client.query('SELECT id FROM orders WHERE id <= $1 ORDER BY id', [3]);
       await client.query('SELECT name FROM customers WHERE card_number = $1 OR notes = $2', ['4111 1111 1111 1111', 'plain note']);
       await rejection(client.query('DROP TABLE orders'));
@@ -309,7 +291,7 @@ describe('metrics', () => {
     const readsBefore = await metricSum(f.metrics.statements, { ...labels, operation: 'read', decision: 'allow' });
     const ddlBefore = await metricSum(f.metrics.statements, { ...labels, operation: 'ddl', decision: 'deny' });
     const blockedBefore = await metricSum(f.metrics.blocked, { ...labels, rule: 'app-policy/no-ddl' });
-    await withClient(async (client) => {
+    await f.withClient(async (client) => {
       await client.query('SELECT 1 FROM orders LIMIT 1');
       await client.query('SELECT $1::int AS n', [1]);
       await rejection(client.query('DROP TABLE orders'));
@@ -325,7 +307,7 @@ describe('metrics', () => {
 
   it('counts an upstream that goes away as an upstream error and tells the client', async () => {
     const before = await metricSum(f.metrics.upstreamErrors, { resource: 'db' });
-    await withClient(async (client) => {
+    await f.withClient(async (client) => {
       client.on('error', () => undefined);
       const { rows } = await client.query('SELECT pg_backend_pid() AS pid');
       await f.adminPsql(`SELECT pg_terminate_backend(${Number(rows[0].pid)})`);

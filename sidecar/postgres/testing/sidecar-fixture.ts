@@ -121,6 +121,8 @@ export interface SidecarFixture {
   adminPsql(sql: string): Promise<string>;
   /** A node-postgres client connected through the sidecar (the caller ends it). */
   pgClient(config?: pg.ClientConfig): Promise<pg.Client>;
+  /** Runs `use` with a node-postgres client through the sidecar and ends the client however `use` ends. */
+  withClient<T>(use: (client: pg.Client) => Promise<T>, config?: pg.ClientConfig): Promise<T>;
   /** Every session recording so far, by session id, each as its events in order. */
   recordedSessions(): Promise<Map<string, RecordedEvent[]>>;
   stop(): Promise<void>;
@@ -209,6 +211,11 @@ export async function startSidecarFixture(options: SidecarFixtureOptions): Promi
   const render = (rules: string, extra = '') => manifests(server, login, rules, extra, options.tls);
   await sidecar.apply(snapshotFrom(render(options.policyRules, options.extra)));
   const port = sidecar.portOf('db')!;
+  const pgClient = async (config: pg.ClientConfig = {}): Promise<pg.Client> => {
+    const client = new pg.Client({ host: '127.0.0.1', port, user: 'whoever', password: 'app-does-not-know-it', database: 'whatever', ...config });
+    await client.connect();
+    return client;
+  };
   return {
     server,
     sidecar,
@@ -225,10 +232,14 @@ export async function startSidecarFixture(options: SidecarFixtureOptions): Promi
       return runProcess('psql', args, { ...(psqlOptions.input !== undefined ? { input: psqlOptions.input } : {}), env });
     },
     adminPsql: (sql) => adminPsqlOn(server, sql),
-    async pgClient(config = {}) {
-      const client = new pg.Client({ host: '127.0.0.1', port, user: 'whoever', password: 'app-does-not-know-it', database: 'whatever', ...config });
-      await client.connect();
-      return client;
+    pgClient,
+    async withClient(use, config) {
+      const client = await pgClient(config);
+      try {
+        return await use(client);
+      } finally {
+        await client.end();
+      }
     },
     recordedSessions: () => readRecordings(recordings),
     async stop() {
@@ -250,6 +261,16 @@ export async function metricSum(
     .filter((sample) => sampleName === undefined || sample.metricName === sampleName)
     .filter((sample) => Object.entries(labels).every(([name, value]) => String(sample.labels[name]) === value))
     .reduce((sum, sample) => sum + sample.value, 0);
+}
+
+/** The DatabaseError a statement through the sidecar fails with; throws if it succeeds. */
+export async function rejection(promise: Promise<unknown>): Promise<pg.DatabaseError> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as pg.DatabaseError;
+  }
+  throw new Error('expected the statement to fail');
 }
 
 /** Polls `check` until it holds (for effects that land asynchronously, like a session's end). */
