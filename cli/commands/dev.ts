@@ -1,7 +1,7 @@
 // `gatehouse dev`: local mode. Runs the control plane and the sidecar for one identity in one process
 // from a folder of manifests, prints `ready` once the sidecar applied its first snapshot, enforces
 // file changes within a second, drains and exits on SIGTERM.
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { GatehouseError, isGatehouseError } from '../../api/errors.js';
 import { createLogger } from '../../api/logging/logger.js';
@@ -39,6 +39,8 @@ function describeReady(ready: LocalModeReady, demo: boolean): string {
     }
   }
   lines.push(`  metrics: http://127.0.0.1:${ready.adminPort}/metrics   health: /healthz /readyz`);
+  const recordings = dirname(ready.recordingKeys);
+  lines.push(`  recordings: gatehouse sessions list --dir ${recordings}   (verify: add --key ${ready.recordingKeys})`);
   if (demo) {
     lines.push('', 'Demo database loaded (customers, orders, invoices). Try, in psql:');
     lines.push('  SELECT name, email, card_number FROM customers LIMIT 5;   -- emails and cards masked');
