@@ -2,7 +2,7 @@
 // the loopback API server and the operator's mutating webhook (goal p99 <= 20 ms), against the same
 // creations in a namespace without injection; and the time for the operator to reconcile M policies.
 //   npm run build && node --import tsx bench/webhook/run.ts [--pods 100] [--rounds 3] [--policies 1000]
-//     [--policy-concurrency 10] [--connections N] [--without-validation] [--json FILE]
+//     [--policy-concurrency 10] [--connections N] [--without-validation] [--json FILE] [--operator-cpu-prof DIR]
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -112,12 +112,13 @@ async function main(): Promise<void> {
       connections: { type: 'string' },
       'without-validation': { type: 'boolean', default: false },
       json: { type: 'string' },
+      'operator-cpu-prof': { type: 'string' },
     },
   });
   const pods = Number(values.pods);
   const rounds = Number(values.rounds);
   const policies = Number(values.policies);
-  const cluster: WebhookCluster = await startWebhookCluster(repoRoot);
+  const cluster: WebhookCluster = await startWebhookCluster(repoRoot, values['operator-cpu-prof'] ? { operatorCpuProfileDir: values['operator-cpu-prof'] } : {});
   try {
     const { core, custom } = cluster;
     // Warm-up: first TLS connections, JIT, the operator's caches.

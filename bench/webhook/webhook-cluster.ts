@@ -76,7 +76,13 @@ const PLURALS: Record<string, string> = {
   AccessPolicy: 'accesspolicies',
 };
 
-export async function startWebhookCluster(repoRoot: string, options: { operatorLogLevel?: string } = {}): Promise<WebhookCluster> {
+export interface WebhookClusterOptions {
+  readonly operatorLogLevel?: string;
+  /** Write a V8 CPU profile of the operator into this folder when it exits (node --cpu-prof). */
+  readonly operatorCpuProfileDir?: string;
+}
+
+export async function startWebhookCluster(repoRoot: string, options: WebhookClusterOptions = {}): Promise<WebhookCluster> {
   const main = path.join(repoRoot, 'dist/cli/main.js');
   if (!existsSync(main)) throw new Error(`${main} is missing: run \`npm run build\` first`);
   const workDir = await mkdtemp(path.join(os.tmpdir(), 'gatehouse-bench-webhook-'));
@@ -108,7 +114,8 @@ export async function startWebhookCluster(repoRoot: string, options: { operatorL
   };
   try {
     await seed(repoRoot, core, custom, admission);
-    operator = spawn(process.execPath, [main, 'operator', '--kubeconfig', kubeconfigPath, '--namespace', OPERATOR_NAMESPACE,
+    const profiling = options.operatorCpuProfileDir ? ['--cpu-prof', '--cpu-prof-dir', options.operatorCpuProfileDir] : [];
+    operator = spawn(process.execPath, [...profiling, main, 'operator', '--kubeconfig', kubeconfigPath, '--namespace', OPERATOR_NAMESPACE,
       '--host', '127.0.0.1', '--webhook-port', String(webhookPort), '--admin-port', String(adminPort),
       '--control-plane-port', String(controlPlanePort), '--log-level', options.operatorLogLevel ?? 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
     operator.stderr?.on('data', (chunk: Buffer) => { logs += chunk.toString('utf8'); });

@@ -1,10 +1,13 @@
 // The scenario's default cluster, runnable on any machine: the loopback API server, the real
 // `gatehouse operator` process on 127.0.0.1, a real PostgreSQL on 127.0.0.1, and the stand-in
 // kubelet running each injected sidecar as a local process that the test (the app) reaches on loopback.
+// Gatehouse is installed with `kubectl apply` of crds/ and config/deploy, or with `helm install` of
+// charts/gatehouse, whose operator then runs with the installed Deployment's own arguments.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import type { V1Deployment } from '@kubernetes/client-node';
 import { silentLogger } from '../../api/logging/logger.js';
 import { freePort, startPostgres, type PostgresServer } from '../../testing/postgres-server.js';
 import { startLoopbackApiServer, type LoopbackApiServer } from '../apiserver/loopback-api-server.js';
@@ -12,11 +15,20 @@ import { kubectlFailed, kubectlFor, type CommandResult, type Kubectl } from '../
 import { REPO_ROOT } from '../harness/test-cluster.js';
 import { waitFor } from '../harness/wait-for.js';
 import { startStandInKubelet, type StandInKubelet } from '../kubelet/stand-in-kubelet.js';
-import { APP_PSQL_ARGS, APP_PSQL_ENV, workloadNamespaceManifest, type ScenarioCluster } from './scenario-cluster.js';
+import { APP_PSQL_ARGS, APP_PSQL_ENV, workloadNamespaceManifest, type LoopbackInstall, type ScenarioCluster } from './scenario-cluster.js';
 
 const OPERATOR_NAMESPACE = 'gatehouse-system';
 const OPERATOR_SERVICE = 'gatehouse-operator';
 const SIDECAR_IMAGE = 'gatehouse/sidecar:e2e';
+const OPERATOR_IMAGE = 'gatehouse/operator:e2e';
+/**
+ * Not `gatehouse`, so the chart's names (`<release>-operator`) differ from config/deploy's and the run
+ * shows that the operator takes its Service name from the Deployment's arguments, not from a default.
+ */
+export const HELM_RELEASE = 'gatehouse-e2e';
+export const HELM_OPERATOR = `${HELM_RELEASE}-operator`;
+/** The chart's values for a loopback run: default values except the two images. */
+export const HELM_VALUES: readonly string[] = ['--set', `image.repository=${OPERATOR_IMAGE.split(':')[0]!}`, '--set', `image.tag=${OPERATOR_IMAGE.split(':')[1]!}`, '--set', `sidecar.image=${SIDECAR_IMAGE}`];
 // The same CLI the images run, from source so the scenario never tests a stale build.
 const GATEHOUSE = ['node', '--import', 'tsx', path.join(REPO_ROOT, 'cli/main.ts')];
 
@@ -36,14 +48,42 @@ interface OperatorProcess {
   log(): string;
 }
 
-async function startOperatorProcess(kubeconfigPath: string, workDir: string, ports: { webhook: number; controlPlane: number; admin: number }): Promise<OperatorProcess> {
-  const args = [
-    ...GATEHOUSE.slice(1), 'operator', '--kubeconfig', kubeconfigPath,
-    '--namespace', OPERATOR_NAMESPACE, '--service-name', OPERATOR_SERVICE,
+interface OperatorPorts {
+  readonly webhook: number;
+  readonly controlPlane: number;
+  readonly admin: number;
+}
+
+/**
+ * What only a loopback run changes in the operator's arguments: every process shares one loopback
+ * interface (ports, bind address), there is no cluster DNS (control-plane address), no in-cluster
+ * config (kubeconfig) and no volume (recordings). Appended last, so they win over the installed ones.
+ */
+export function loopbackOperatorArgs(kubeconfigPath: string, recordingsDir: string, ports: OperatorPorts): string[] {
+  return [
+    '--kubeconfig', kubeconfigPath, '--host', '127.0.0.1',
     '--webhook-port', String(ports.webhook), '--control-plane-port', String(ports.controlPlane), '--admin-port', String(ports.admin),
-    '--host', '127.0.0.1', '--control-plane-address', `127.0.0.1:${ports.controlPlane}`, '--sidecar-image', SIDECAR_IMAGE,
-    '--recordings-dir', path.join(workDir, 'recordings'),
+    '--control-plane-address', `127.0.0.1:${ports.controlPlane}`, '--recordings-dir', recordingsDir,
   ];
+}
+
+/** config/deploy has no Deployment (nothing runs pods here): the arguments the kubectl install runs the operator with. */
+function kubectlInstallArgs(): string[] {
+  return ['operator', '--namespace', OPERATOR_NAMESPACE, '--service-name', OPERATOR_SERVICE, '--sidecar-image', SIDECAR_IMAGE];
+}
+
+/** The operator container's args in the Deployment `helm install` created, refusing anything but `gatehouse operator`. */
+export function installedOperatorArgs(deployment: V1Deployment): string[] {
+  const containers = deployment.spec?.template.spec?.containers ?? [];
+  if (containers.length !== 1) throw new Error(`the installed Deployment has ${containers.length} containers, expected the operator alone`);
+  const args = containers[0]!.args ?? [];
+  if (args[0] !== 'operator') throw new Error(`the installed Deployment runs \`${args.join(' ')}\`, not \`gatehouse operator\``);
+  return [...args];
+}
+
+async function startOperatorProcess(operatorArgs: readonly string[]): Promise<OperatorProcess> {
+  const args = [...GATEHOUSE.slice(1), ...operatorArgs];
+  // POD_NAME is the Lease holder's identity, which the Deployment takes from the downward API.
   const child = spawn(GATEHOUSE[0]!, args, { cwd: REPO_ROOT, env: { ...process.env, POD_NAME: 'gatehouse-operator-e2e' }, stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   child.stdout!.on('data', (chunk: Buffer) => (log += chunk.toString()));
@@ -77,17 +117,43 @@ async function closeParts(parts: LoopbackParts): Promise<void> {
   if (parts.workDir) await rm(parts.workDir, { recursive: true, force: true });
 }
 
-export async function startLoopbackCluster(options: { namespace?: string } = {}): Promise<ScenarioCluster> {
+export interface LoopbackClusterOptions {
+  readonly namespace?: string;
+  /** kubectl (default): crds/ and config/deploy applied; helm: `helm install` of charts/gatehouse. */
+  readonly install?: LoopbackInstall;
+}
+
+export async function startLoopbackCluster(options: LoopbackClusterOptions = {}): Promise<ScenarioCluster> {
   const parts: LoopbackParts = {};
   try {
-    return await startParts(parts, options.namespace ?? 'payments');
+    return await startParts(parts, options.namespace ?? 'payments', options.install ?? 'kubectl');
   } catch (error) {
     await closeParts(parts);
     throw error;
   }
 }
 
-async function startParts(parts: LoopbackParts, namespace: string): Promise<ScenarioCluster> {
+/** Installs Gatehouse into the loopback API server and returns the `gatehouse` arguments its operator runs with. */
+async function installGatehouse(kubectl: Kubectl, install: LoopbackInstall): Promise<string[]> {
+  const ok = async (result: Promise<CommandResult>, args: readonly string[]): Promise<void> => {
+    const done = await result;
+    if (done.exitCode !== 0) throw kubectlFailed(args, done);
+  };
+  if (install === 'kubectl') {
+    await ok(kubectl(['apply', '-f', 'crds/']), ['apply', '-f', 'crds/']);
+    const deploy = ['apply', '-f', 'config/deploy/00-namespace.yaml', '-f', 'config/deploy/10-rbac.yaml', '-f', 'config/deploy/30-webhooks.yaml'];
+    await ok(kubectl(deploy), deploy);
+    return kubectlInstallArgs();
+  }
+  // The release namespace first, as a cluster admin would; Helm installs the CRDs from the chart's crds/.
+  await ok(kubectl(['apply', '-f', '-'], { stdin: `apiVersion: v1\nkind: Namespace\nmetadata: {name: ${OPERATOR_NAMESPACE}}\n` }), ['apply', 'namespace']);
+  const helmInstall = ['install', HELM_RELEASE, 'charts/gatehouse', '-n', OPERATOR_NAMESPACE, ...HELM_VALUES];
+  await ok(kubectl.helm(helmInstall, { timeoutMs: 120_000 }), ['helm', ...helmInstall]);
+  return installedOperatorArgs(await kubectl.json<V1Deployment>(['get', 'deployment', HELM_OPERATOR, '-n', OPERATOR_NAMESPACE]));
+}
+
+async function startParts(parts: LoopbackParts, namespace: string, install: LoopbackInstall): Promise<ScenarioCluster> {
+  const operatorService = install === 'helm' ? HELM_OPERATOR : OPERATOR_SERVICE;
   const workDir = await mkdtemp(path.join(os.tmpdir(), 'gatehouse-e2e-scenario-'));
   parts.workDir = workDir;
   const [webhook, controlPlane, admin, sidecarPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
@@ -97,7 +163,7 @@ async function startParts(parts: LoopbackParts, namespace: string): Promise<Scen
   const apiServer = await startLoopbackApiServer({
     logger: silentLogger(),
     resolveService: (serviceNamespace, name) => {
-      if (serviceNamespace !== OPERATOR_NAMESPACE || name !== OPERATOR_SERVICE) throw new Error(`no such service ${serviceNamespace}/${name}`);
+      if (serviceNamespace !== OPERATOR_NAMESPACE || name !== operatorService) throw new Error(`no such service ${serviceNamespace}/${name}`);
       return `https://127.0.0.1:${webhook}`;
     },
   });
@@ -109,10 +175,9 @@ async function startParts(parts: LoopbackParts, namespace: string): Promise<Scen
     const result = await kubectl(args, stdin === undefined ? {} : { stdin });
     if (result.exitCode !== 0) throw kubectlFailed(args, result);
   };
-  await kubectlOk(['apply', '-f', 'crds/']);
-  await kubectlOk(['apply', '-f', 'config/deploy/00-namespace.yaml', '-f', 'config/deploy/10-rbac.yaml', '-f', 'config/deploy/30-webhooks.yaml']);
+  const installedArgs = await installGatehouse(kubectl, install);
   await kubectlOk(['apply', '-f', '-'], workloadNamespaceManifest(namespace));
-  const operator = await startOperatorProcess(kubeconfigPath, workDir, { webhook, controlPlane, admin });
+  const operator = await startOperatorProcess([...installedArgs, ...loopbackOperatorArgs(kubeconfigPath, path.join(workDir, 'recordings'), { webhook, controlPlane, admin })]);
   parts.operator = operator;
 
   const kubeletOf = (): StandInKubelet => {

@@ -2,9 +2,12 @@
 // ScenarioCluster only, and the loopback driver (loopback-cluster.ts) or the real-cluster driver
 // (real-cluster.ts) decides how Gatehouse is installed and how the app reaches its sidecar.
 import { parseAllDocuments } from 'yaml';
+import { GatehouseError } from '../../api/errors.js';
 import type { CommandResult, Kubectl } from '../harness/kubectl.js';
 
 export type ScenarioMode = 'loopback' | 'real-cluster';
+/** How the loopback driver installs Gatehouse: `kubectl apply` of crds/ and config/deploy, or `helm install` of the chart. */
+export type LoopbackInstall = 'kubectl' | 'helm';
 
 /** psql as the app runs it inside its pod: no password of its own, the sidecar holds the credential. */
 export const APP_PSQL_ENV: Readonly<Record<string, string>> = {
@@ -51,6 +54,14 @@ export interface ScenarioCluster {
 export function scenarioMode(env: NodeJS.ProcessEnv): ScenarioMode {
   if (env.GATEHOUSE_E2E_LOOPBACK === '1') return 'loopback';
   return env.KUBECONFIG && env.KUBECONFIG.trim() !== '' ? 'real-cluster' : 'loopback';
+}
+
+/** GATEHOUSE_E2E_INSTALL picks the loopback installation (kubectl when unset); any other value is refused, not ignored. */
+export function loopbackInstall(env: NodeJS.ProcessEnv): LoopbackInstall {
+  const value = env.GATEHOUSE_E2E_INSTALL?.trim() ?? '';
+  if (value === '' || value === 'kubectl') return 'kubectl';
+  if (value === 'helm') return 'helm';
+  throw new GatehouseError('GH_ERR_E2E_CLUSTER_CONFIG', { detail: `GATEHOUSE_E2E_INSTALL=${value} is neither kubectl nor helm` });
 }
 
 /** Rewrites metadata.namespace of every object in a manifest stream, so the samples land in the run's namespace. */

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { generateCheckpointSigner, parseCheckpointKeys, type CheckpointSigner } from '../../api/recordings/checkpoint.js';
 import { verifyRecording } from '../../api/recordings/verify-recording.js';
 import { metricValue, TEST_TLS } from '../control-plane/testing/discovery-fixture.js';
+import { MAX_EVENTS_PER_CALL } from './report-events-handler.js';
 import { reportEvents, startRecordingServer, statementMessages, type RecordingServer, type ReportOutcome } from './testing/recording-server.js';
 
 const NODE = 'payments/app-0';
@@ -57,6 +58,33 @@ describe('ReportEvents over gRPC', () => {
     expect(await metricValue(server.registry, 'gatehouse_recording_duplicate_events_total')).toBe(3);
     const lines = (await readFile(join(dir, '2026-11-20', 's1.jsonl'), 'utf8')).trim().split('\n');
     expect(lines).toHaveLength(5);
+  });
+
+  test('a session\'s events may span several messages of a call; a message without events is ignored', async () => {
+    server = await startRecordingServer({ dir, signer });
+    const [first] = statementMessages(NODE, 's1', 1, 2);
+    const [rest] = statementMessages(NODE, 's1', 3, 5, { end: true });
+    const messages = [first!, { ...rest!, node: null, session: null }, { session_id: 's2', events: Buffer.alloc(0) }];
+    expect(ackOf(await reportEvents(server.proto, server.address, messages))).toEqual([{ session: 's1', through: 5, code: undefined }]);
+    const lines = (await readFile(join(dir, '2026-11-20', 's1.jsonl'), 'utf8')).trim().split('\n');
+    expect(lines.slice(1, -1).map((line) => (JSON.parse(line) as { seq: number }).seq)).toEqual([1, 2, 3, 4, 5]);
+  });
+
+  test('a line that is not an event is refused as malformed; the events before it are stored', async () => {
+    server = await startRecordingServer({ dir, signer });
+    const [message] = statementMessages(NODE, 's1', 1, 2);
+    for (const bad of ['{"seq":3,"at":"2026-11-20T09:00:00.030Z"', '[3]', '{"seq":"3","at":"2026-11-20T09:00:00.030Z","type":"statement","payload":{}}']) {
+      const events = Buffer.concat([message!.events!, Buffer.from(`${bad}\n`)]);
+      expect(ackOf(await reportEvents(server.proto, server.address, [{ ...message!, events }]))).toEqual([{ session: 's1', through: 2, code: 'GH_ERR_RECORDING_BAD_EVENT' }]);
+    }
+    expect(await metricValue(server.registry, 'gatehouse_recording_refused_events_total', { reason: 'malformed' })).toBe(3);
+  });
+
+  test('a call with more events than the bound is refused whole', async () => {
+    server = await startRecordingServer({ dir, signer });
+    const outcome = await reportEvents(server.proto, server.address, statementMessages(NODE, 's1', 1, MAX_EVENTS_PER_CALL + 1));
+    expect(errorOf(outcome)).toEqual({ code: GrpcStatus.RESOURCE_EXHAUSTED, gatehouse: 'GH_ERR_INVALID_ARGUMENT' });
+    expect(ackOf(await reportEvents(server.proto, server.address, statementMessages(NODE, 's1', 1, MAX_EVENTS_PER_CALL)))).toEqual([{ session: 's1', through: MAX_EVENTS_PER_CALL, code: undefined }]);
   });
 
   test('a node cannot write another node\'s session', async () => {

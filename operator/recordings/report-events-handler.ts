@@ -1,11 +1,11 @@
 // The operator's side of ReportEvents: a sidecar uploads a batch of session events in one
-// client-streaming call, authenticated by its node token exactly as the discovery stream is (the
+// client-streaming call (each message a run of one session's events as JSON lines), authenticated by its node token exactly as the discovery stream is (the
 // same NodeAuthenticator, the same refusals), and gets back how far each session is stored. The
 // store does the rest: ordering, idempotent re-sends, ownership of sessions by node.
 import { Metadata, status as GrpcStatus, type handleClientStreamingCall, type ServerErrorResponse } from '@grpc/grpc-js';
 import { GatehouseError } from '../../api/errors.js';
 import type { Logger } from '../../api/logging/logger.js';
-import type { EventAckInit, SessionEventMessage } from '../../api/recordings/report-events-proto.js';
+import { countEventLines, parseEventLines, type EventAckInit, type SessionEventBatchMessage } from '../../api/recordings/report-events-proto.js';
 import { ERROR_CODE_METADATA_KEY, type AuthenticationResult, type NodeAuthenticator } from '../control-plane/node-stream.js';
 import type { AppendResult, IncomingEvent, RecordingStore, SessionStart } from './recording-store.js';
 
@@ -18,7 +18,7 @@ export interface ReportEventsOptions {
   readonly logger: Logger;
 }
 
-export type ReportEventsHandler = handleClientStreamingCall<SessionEventMessage, EventAckInit>;
+export type ReportEventsHandler = handleClientStreamingCall<SessionEventBatchMessage, EventAckInit>;
 
 function failure(code: GrpcStatus, error: GatehouseError, causeCode?: string): ServerErrorResponse {
   const metadata = new Metadata();
@@ -27,7 +27,7 @@ function failure(code: GrpcStatus, error: GatehouseError, causeCode?: string): S
 }
 
 /** Who the call's first message proves, or the gRPC error that refuses it. */
-async function authenticate(first: SessionEventMessage | undefined, authenticator: NodeAuthenticator): Promise<string | ServerErrorResponse> {
+async function authenticate(first: SessionEventBatchMessage | undefined, authenticator: NodeAuthenticator): Promise<string | ServerErrorResponse> {
   const claimed = first?.node?.id ?? '';
   const token = first?.node?.token ?? '';
   if (claimed === '' || token === '') return failure(GrpcStatus.UNAUTHENTICATED, new GatehouseError('GH_ERR_CP_NO_NODE'));
@@ -47,41 +47,35 @@ interface SessionBatch {
   readonly events: IncomingEvent[];
 }
 
-function parsePayload(bytes: Buffer): unknown {
-  try {
-    return JSON.parse(bytes.toString('utf8')) as unknown;
-  } catch {
-    // The store refuses a payload that is not a JSON object, naming the event.
-    return undefined;
-  }
-}
-
 /** Groups the call's events by session, in arrival order, keeping each session's first start info. */
-function groupBySession(messages: readonly SessionEventMessage[]): Map<string, SessionBatch> {
+function groupBySession(messages: readonly SessionEventBatchMessage[]): Map<string, SessionBatch> {
   const batches = new Map<string, SessionBatch>();
   for (const message of messages) {
+    // Nothing to store (or a sender from before events were batched, whose fields are unknown here).
+    if (message.events.length === 0) continue;
     let batch = batches.get(message.session_id);
     if (batch === undefined) batches.set(message.session_id, (batch = { events: [] }));
     if (batch.start === undefined && message.session !== null) {
       const { identity, resource, protocol, started_at: startedAt } = message.session;
       batch.start = { identity, resource, protocol, startedAt };
     }
-    batch.events.push({ seq: message.seq, at: message.at, type: message.type, payload: parsePayload(message.payload) });
+    for (const event of parseEventLines(message.events)) batch.events.push(event);
   }
   return batches;
 }
 
 export function reportEventsHandler(options: ReportEventsOptions): ReportEventsHandler {
   return (call, callback) => {
-    const messages: SessionEventMessage[] = [];
-    let tooMany = false;
-    call.on('data', (message: SessionEventMessage) => {
-      if (messages.length < MAX_EVENTS_PER_CALL) messages.push(message);
-      else tooMany = true;
+    const messages: SessionEventBatchMessage[] = [];
+    let events = 0;
+    call.on('data', (message: SessionEventBatchMessage) => {
+      // Counted as they arrive, and kept only within the bound, so a call cannot pile up memory.
+      events += countEventLines(message.events);
+      if (events <= MAX_EVENTS_PER_CALL) messages.push(message);
     });
     call.on('error', () => undefined);
     call.on('end', () => {
-      if (tooMany) {
+      if (events > MAX_EVENTS_PER_CALL) {
         callback(failure(GrpcStatus.RESOURCE_EXHAUSTED, new GatehouseError('GH_ERR_INVALID_ARGUMENT', { detail: `a ReportEvents call carries at most ${MAX_EVENTS_PER_CALL} events; send smaller batches` })));
         return;
       }
@@ -93,7 +87,7 @@ export function reportEventsHandler(options: ReportEventsOptions): ReportEventsH
   };
 }
 
-async function answer(messages: readonly SessionEventMessage[], options: ReportEventsOptions): Promise<EventAckInit> {
+async function answer(messages: readonly SessionEventBatchMessage[], options: ReportEventsOptions): Promise<EventAckInit> {
   const node = await authenticate(messages[0], options.authenticator);
   if (typeof node !== 'string') {
     options.logger.warn({ node: messages[0]?.node?.id, code: node.metadata?.get(ERROR_CODE_METADATA_KEY)[0] }, 'event upload refused');

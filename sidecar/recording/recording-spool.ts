@@ -3,10 +3,10 @@
 // event is written here before it is uploaded and forgotten only once the operator acknowledged it,
 // so nothing is lost when the operator is unreachable or the sidecar restarts: the spool is read
 // back on start. Acknowledged lines are compacted away; a session done and acknowledged loses its file.
-import { mkdir, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GatehouseError } from '../../api/errors.js';
-import { isJsonObject, type JsonValue } from '../../api/recordings/canonical-json.js';
+import { isJsonObject } from '../../api/recordings/canonical-json.js';
 
 const SUFFIX = '.spool';
 /** Rewrite a session's file once this many bytes of it are acknowledged (and they are most of it). */
@@ -20,29 +20,37 @@ export interface SpoolSessionInfo {
   readonly startedAt: string;
 }
 
-export interface SpooledEvent {
-  readonly seq: number;
-  readonly at: string;
-  readonly type: string;
-  readonly payload: { readonly [key: string]: JsonValue };
-  /** The payload's JSON, made once for the spool line and the upload. */
-  readonly payloadJson: string;
-  /** Its line in the spool file, newline included. */
-  readonly line: string;
-  readonly bytes: number;
-}
-
-export function spooledEvent(seq: number, at: string, type: string, payload: { readonly [key: string]: JsonValue }): SpooledEvent {
-  const payloadJson = JSON.stringify(payload);
-  const line = `{"seq":${seq},"at":${JSON.stringify(at)},"type":${JSON.stringify(type)},"payload":${payloadJson}}\n`;
-  return { seq, at, type, payload, payloadJson, line, bytes: Buffer.byteLength(line) };
+/**
+ * Consecutive events of one session as their spool lines (each `{"seq","at","type","payload"}` JSON
+ * and a newline): the unit that is written to the spool, uploaded and acknowledged, so an event is
+ * serialized once and never held as an object of its own.
+ */
+export interface EventRun {
+  readonly firstSeq: number;
+  readonly count: number;
+  readonly data: Buffer;
 }
 
 /** A session read back from the spool folder. */
 export interface RecoveredSession {
   readonly info: SpoolSessionInfo;
-  readonly events: readonly SpooledEvent[];
+  /** Its unacknowledged events, split where the seq numbers do not follow on. */
+  readonly runs: readonly EventRun[];
+  /** The last event's seq and type (0 and undefined when there is none). */
+  readonly lastSeq: number;
+  readonly lastType: string | undefined;
   readonly fileBytes: number;
+}
+
+/** The byte offset just past the `lines`-th newline of `data` (its length when it has fewer). */
+export function lineOffset(data: Buffer, lines: number): number {
+  let offset = 0;
+  for (let line = 0; line < lines; line += 1) {
+    const newline = data.indexOf(0x0a, offset);
+    if (newline < 0) return data.length;
+    offset = newline + 1;
+  }
+  return offset;
 }
 
 function infoLine(info: SpoolSessionInfo): string {
@@ -64,10 +72,35 @@ function safeParse(text: string): unknown {
   }
 }
 
-function parseEvent(text: string): SpooledEvent | undefined {
+/** The seq and type of a well-formed event line, else undefined (a torn or damaged line is skipped). */
+function parseEvent(text: string): { readonly seq: number; readonly type: string } | undefined {
   const value = safeParse(text);
-  if (!isJsonObject(value) || typeof value.seq !== 'number' || typeof value.at !== 'string' || typeof value.type !== 'string' || !isJsonObject(value.payload)) return undefined;
-  return spooledEvent(value.seq, value.at, value.type, value.payload);
+  if (!isJsonObject(value) || !Number.isSafeInteger(value.seq) || typeof value.at !== 'string' || typeof value.type !== 'string' || !isJsonObject(value.payload)) return undefined;
+  return { seq: value.seq as number, type: value.type };
+}
+
+/** Groups well-formed event lines into runs of consecutive seq numbers, each line kept as it was written. */
+function recoverRuns(lines: readonly string[]): { runs: EventRun[]; lastSeq: number; lastType: string | undefined } {
+  const runs: EventRun[] = [];
+  let current: { firstSeq: number; lines: string[] } | undefined;
+  let lastSeq = 0;
+  let lastType: string | undefined;
+  const close = () => {
+    if (current) runs.push({ firstSeq: current.firstSeq, count: current.lines.length, data: Buffer.from(current.lines.join('')) });
+  };
+  for (const line of lines) {
+    const event = parseEvent(line);
+    if (event === undefined) continue;
+    if (current === undefined || event.seq !== lastSeq + 1) {
+      close();
+      current = { firstSeq: event.seq, lines: [] };
+    }
+    current.lines.push(`${line}\n`);
+    lastSeq = event.seq;
+    lastType = event.type;
+  }
+  close();
+  return { runs, lastSeq, lastType };
 }
 
 function detail(error: unknown): string {
@@ -77,6 +110,8 @@ function detail(error: unknown): string {
 /** One session's spool file; writes to it are serialized. */
 export class SpoolFile {
   private chain: Promise<void> = Promise.resolve();
+  /** Kept open between appends: opening and closing the file per batch cost more than writing it. */
+  private handle: FileHandle | undefined;
   private created: boolean;
   /** Bytes in the file, and how many of them are acknowledged events. */
   fileBytes: number;
@@ -88,25 +123,37 @@ export class SpoolFile {
   }
 
   /** Appends lines (the session line goes first the first time). */
-  append(text: string): Promise<void> {
+  append(lines: Buffer): Promise<void> {
     return this.serialized(async () => {
-      const content = this.created ? text : infoLine(this.info) + text;
-      await writeFile(this.path, content, { flag: 'a' });
+      const content = this.created ? lines : Buffer.concat([Buffer.from(infoLine(this.info)), lines]);
+      this.handle ??= await open(this.path, 'a');
+      try {
+        await this.handle.appendFile(content);
+      } catch (error) {
+        // Reopened next time: the folder may have been replaced meanwhile.
+        await this.closeHandle();
+        throw error;
+      }
       this.created = true;
-      this.fileBytes += Buffer.byteLength(content);
+      this.fileBytes += content.length;
     });
   }
 
-  /** Notes acknowledged bytes; rewrites the file with only `unacked` once enough of it is acknowledged. */
-  acknowledged(bytes: number, unacked: readonly SpooledEvent[]): Promise<void> {
+  /**
+   * Notes acknowledged bytes; once enough of the file is acknowledged, rewrites it with only the
+   * lines `unacked` returns when the rewrite runs: the events appended before it and not yet acknowledged.
+   */
+  acknowledged(bytes: number, unacked: () => readonly Buffer[]): Promise<void> {
     this.ackedBytes += bytes;
     if (this.ackedBytes < COMPACT_BYTES || this.ackedBytes * 2 < this.fileBytes) return this.chain;
     return this.serialized(async () => {
-      const content = infoLine(this.info) + unacked.map((event) => event.line).join('');
+      const content = Buffer.concat([Buffer.from(infoLine(this.info)), ...unacked()]);
+      // The open handle would keep appending to the file the rename replaces.
+      await this.closeHandle();
       const temporary = `${this.path}.tmp`;
       await writeFile(temporary, content);
       await rename(temporary, this.path);
-      this.fileBytes = Buffer.byteLength(content);
+      this.fileBytes = content.length;
       this.ackedBytes = 0;
     });
   }
@@ -114,6 +161,7 @@ export class SpoolFile {
   /** Done and acknowledged: the file goes. */
   remove(): Promise<void> {
     return this.serialized(async () => {
+      await this.closeHandle();
       await rm(this.path, { force: true });
       this.fileBytes = 0;
     });
@@ -122,6 +170,7 @@ export class SpoolFile {
   /** Kept aside, no longer counted or sent (the operator refused the session for good). */
   quarantine(): Promise<void> {
     return this.serialized(async () => {
+      await this.closeHandle();
       await rename(this.path, `${this.path}.refused`).catch(() => undefined);
       this.fileBytes = 0;
     });
@@ -129,6 +178,17 @@ export class SpoolFile {
 
   flushed(): Promise<void> {
     return this.chain;
+  }
+
+  /** After the writes so far; the next append opens the file again. */
+  close(): Promise<void> {
+    return this.serialized(() => this.closeHandle());
+  }
+
+  private async closeHandle(): Promise<void> {
+    const handle = this.handle;
+    this.handle = undefined;
+    await handle?.close().catch(() => undefined);
   }
 
   private serialized(work: () => Promise<void>): Promise<void> {
@@ -163,8 +223,7 @@ export async function readSpool(dir: string): Promise<RecoveredSession[]> {
       await rename(path, `${path}.unreadable`);
       continue;
     }
-    const events = lines.slice(1, -1).map(parseEvent).filter((event): event is SpooledEvent => event !== undefined);
-    sessions.push({ info, events, fileBytes: Buffer.byteLength(text) });
+    sessions.push({ info, ...recoverRuns(lines.slice(1, -1)), fileBytes: Buffer.byteLength(text) });
   }
   return sessions;
 }

@@ -55,7 +55,7 @@ async function downOperatorPort(): Promise<number> {
 async function recorder(port: number, options: Partial<UploadingRecorderOptions> = {}): Promise<UploadingRecorder> {
   const started = await UploadingRecorder.start({
     proto, address: `127.0.0.1:${port}`, transport: { kind: 'plaintext-local-mode' }, nodeId: NODE, token: () => FakeAuthenticator.tokenFor(NODE),
-    spoolDir: join(root, 'spool'), flushIntervalMs: 10, backoff: { initialMs: 20, maxMs: 100 }, callTimeoutMs: 2_000,
+    spoolDir: join(root, 'spool'), flushIntervalMs: 10, uploadIntervalMs: 10, backoff: { initialMs: 20, maxMs: 100 }, callTimeoutMs: 2_000,
     logger: silentLogger(), registry: new Registry(), ...options,
   });
   recorders.push(started);
@@ -175,6 +175,46 @@ describe('UploadingRecorder', () => {
     expect(uploader.recordingHealthy()).toBe(true);
     expect(await metricValue(registry, 'gatehouse_recording_upload_backlog_events')).toBe(0);
     expect(await metricValue(registry, 'gatehouse_recording_uploaded_events_total')).toBe(10 - dropped + 3);
+  });
+
+  test('events travel in batches: one message per session per call, not one per event', async () => {
+    const server = await operator();
+    const uploader = await recorder(server.port);
+    const a = uploader.open(INFO);
+    const b = uploader.open({ ...INFO, session: 'sess-2' });
+    // Written in one turn of the event loop, as a busy proxy does: they are spooled and uploaded together.
+    for (const event of statements(100)) {
+      a.write(event);
+      b.write({ ...event, text: `${event.text} -- b` });
+    }
+    await eventually('the events to be acknowledged', () => uploader.backlog() === 0, 10_000);
+    expect(server.received).toEqual({ calls: 1, messages: 2, events: 200 });
+    await a.end();
+    await b.end();
+    await eventually('the ends to be acknowledged', () => uploader.backlog() === 0, 10_000);
+    expect((await storedEvents()).map((event) => event.seq)).toEqual(Array.from({ length: 101 }, (_, index) => index + 1));
+    const other = await storedEvents('sess-2');
+    expect(other.slice(0, 2).map((event) => event.payload.text)).toEqual(['SELECT 1 -- b', 'SELECT 2 -- b']);
+    expect(other.at(-1)?.type).toBe('end');
+    expect(await spoolFilesSoon([])).toEqual([]);
+  });
+
+  test('a backlog larger than a call is cut at event lines by count and bytes, and uploaded in order', async () => {
+    const port = await downOperatorPort();
+    const uploader = await recorder(port, { batchEvents: 4, batchBytes: 400 });
+    const recording = uploader.open(INFO);
+    for (const event of statements(9)) recording.write(event);
+    recording.write({ type: 'statement', at: eventTimestamp(), text: `SELECT '${'x'.repeat(1_000)}'`, operation: 'read', decision: 'allow' });
+    await recording.end();
+    await eventually('an upload to fail', () => !uploader.recordingHealthy());
+    const server = await operator(port);
+    await eventually('the backlog to be uploaded', () => uploader.backlog() === 0, 10_000);
+    // 400 bytes hold 2-3 statement lines; the 1 kB statement goes alone: it is never held back for being big.
+    expect(server.received.calls).toBeGreaterThanOrEqual(5);
+    expect(server.received.events).toBe(11);
+    const events = await storedEvents();
+    expect(events.map((event) => `${event.seq}:${event.type}`)).toEqual([...Array.from({ length: 10 }, (_, index) => `${index + 1}:statement`), '11:end']);
+    expect(String(events[9]!.payload.text)).toHaveLength(1_009);
   });
 
   test('a session the operator refuses for good (another node\'s) is set aside, not retried forever', async () => {

@@ -6,7 +6,9 @@ import { Registry } from 'prom-client';
 import { silentLogger } from '../../../api/logging/logger.js';
 import { loadDiscoveryProto, type DiscoveryProto } from '../../../api/proto/discovery-proto.js';
 import type { CheckpointSigner } from '../../../api/recordings/checkpoint.js';
-import { REPORT_EVENTS_PATH, reportEventsMethod, type EventAckMessage, type SessionEventInit } from '../../../api/recordings/report-events-proto.js';
+import {
+  countEventLines, REPORT_EVENTS_PATH, reportEventsMethod, type EventAckMessage, type SessionEventBatchInit, type SessionEventBatchMessage,
+} from '../../../api/recordings/report-events-proto.js';
 import type { ServerTransport } from '../../control-plane/stream-server.js';
 import { FakeAuthenticator } from '../../control-plane/testing/fake-authenticator.js';
 import type { RecordingStore, RetentionOptions } from '../recording-store.js';
@@ -28,6 +30,8 @@ export interface RecordingServer {
   readonly store: RecordingStore;
   readonly registry: Registry;
   readonly authenticator: FakeAuthenticator;
+  /** What arrived so far: ReportEvents calls, their messages and the events in them. */
+  readonly received: { calls: number; messages: number; events: number };
   /** Stops the server and seals open sessions as interrupted, like an operator shutdown. */
   close(): Promise<void>;
 }
@@ -43,7 +47,17 @@ export async function startRecordingServer(options: RecordingServerOptions): Pro
   // Wired as the discovery server should: ReportEvents in the one PolicyDiscoveryService implementation.
   reportEventsMethod(proto);
   const server = new Server();
-  server.addService(proto.service, { ReportEvents: service.reportEvents });
+  const received = { calls: 0, messages: 0, events: 0 };
+  server.addService(proto.service, {
+    ReportEvents: ((call, callback) => {
+      received.calls += 1;
+      call.on('data', (message: SessionEventBatchMessage) => {
+        received.messages += 1;
+        received.events += countEventLines(message.events);
+      });
+      service.reportEvents(call, callback);
+    }) satisfies typeof service.reportEvents,
+  });
   const transport = options.transport ?? { kind: 'plaintext-local-mode' };
   const credentials = transport.kind === 'tls'
     ? ServerCredentials.createSsl(null, [{ private_key: Buffer.from(transport.keyPem), cert_chain: Buffer.from(transport.certPem) }], false)
@@ -52,7 +66,7 @@ export async function startRecordingServer(options: RecordingServerOptions): Pro
     server.bindAsync(`127.0.0.1:${options.port ?? 0}`, credentials, (error, bound) => (error ? reject(error) : resolve(bound)));
   });
   return {
-    proto, port, address: `127.0.0.1:${port}`, store, registry, authenticator,
+    proto, port, address: `127.0.0.1:${port}`, store, registry, authenticator, received,
     close: async () => {
       server.forceShutdown();
       await service.close();
@@ -63,7 +77,7 @@ export async function startRecordingServer(options: RecordingServerOptions): Pro
 export type ReportOutcome = { readonly ack: EventAckMessage } | { readonly error: ServiceError };
 
 /** Sends one ReportEvents call with exactly these messages. */
-export function reportEvents(proto: DiscoveryProto, address: string, messages: readonly SessionEventInit[], credentials = ChannelCredentials.createInsecure()): Promise<ReportOutcome> {
+export function reportEvents(proto: DiscoveryProto, address: string, messages: readonly SessionEventBatchInit[], credentials = ChannelCredentials.createInsecure()): Promise<ReportOutcome> {
   const method = reportEventsMethod(proto);
   const client = new Client(address, credentials);
   return new Promise((resolve) => {
@@ -76,17 +90,18 @@ export function reportEvents(proto: DiscoveryProto, address: string, messages: r
   });
 }
 
-/** Statement events seq from..to of a session, the first carrying the node and the session. */
-export function statementMessages(nodeId: string, session: string, from: number, to: number, options: { readonly end?: boolean; readonly token?: string } = {}): SessionEventInit[] {
-  const messages: SessionEventInit[] = [];
+/** A run of statement events seq from..to of a session as one message carrying the node and the session (the last an `end` with `end`). */
+export function statementMessages(nodeId: string, session: string, from: number, to: number, options: { readonly end?: boolean; readonly token?: string } = {}): SessionEventBatchInit[] {
+  let lines = '';
   for (let seq = from; seq <= to; seq += 1) {
     const end = options.end === true && seq === to;
-    messages.push({
-      ...(seq === from ? { node: { id: nodeId, token: options.token ?? FakeAuthenticator.tokenFor(nodeId) } } : {}),
-      session_id: session, seq, at: new Date(Date.UTC(2026, 10, 20, 9, 0, 0, seq * 10)).toISOString(), type: end ? 'end' : 'statement',
-      payload: Buffer.from(JSON.stringify(end ? {} : { text: `SELECT ${seq}`, decision: 'allow', operation: 'read' })),
-      ...(seq === from ? { session: { identity: 'ci-runner', resource: 'orders-db', protocol: 'postgres', started_at: '2026-11-20T09:00:00.000Z' } } : {}),
-    });
+    const at = new Date(Date.UTC(2026, 10, 20, 9, 0, 0, seq * 10)).toISOString();
+    lines += `${JSON.stringify({ seq, at, type: end ? 'end' : 'statement', payload: end ? {} : { text: `SELECT ${seq}`, decision: 'allow', operation: 'read' } })}\n`;
   }
-  return messages;
+  return [{
+    node: { id: nodeId, token: options.token ?? FakeAuthenticator.tokenFor(nodeId) },
+    session_id: session,
+    session: { identity: 'ci-runner', resource: 'orders-db', protocol: 'postgres', started_at: '2026-11-20T09:00:00.000Z' },
+    events: Buffer.from(lines),
+  }];
 }
