@@ -173,6 +173,7 @@ export const ERROR_CODES = {
   GH_ERR_E2E_KUBECTL_FAILED: { message: 'kubectl {args} exited with {exitCode}: {stderr}' },
   GH_ERR_E2E_WAIT_TIMEOUT: { message: 'Timed out after {timeoutMs} ms waiting for {what}; last seen: {last}' },
   GH_ERR_E2E_CLUSTER_CONFIG: { message: 'The e2e scenario cannot run against the cluster in KUBECONFIG: {detail}. Set it, or set GATEHOUSE_E2E_LOOPBACK=1 to run against the loopback API server (see e2e/README.md).' },
+  GH_ERR_E2E_INSTALL_MODE: { message: 'GATEHOUSE_E2E_INSTALL={value} is not a way the loopback e2e scenario installs Gatehouse: set kubectl (the default) or helm (see e2e/README.md).' },
   // The cluster control plane and `gatehouse operator` (operator/cluster-control-plane, operator/operator.ts).
   GH_ERR_CLUSTER_REVOCATION_PENDING: { message: '{count} credential(s) issued on ProtectedResource {resource} are not revoked yet (see the operator log for why); its finalizer stays until they are, and the revocation is retried.' },
   GH_ERR_OPERATOR_STARTUP: { message: 'The operator could not start: {detail}.' },

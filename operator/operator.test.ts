@@ -1,8 +1,10 @@
 // The operator in-process against the loopback API server (real HTTPS, list/watch, status
 // subresource, TokenReview): the samples applied with the KubeClient become Ready, a deleted
 // resource turns its policy Ready=False ResourceNotFound, and a pod with the sidecar gets its
-// snapshot over TLS, proven by its ServiceAccount token, and loses a deleted policy within 2 s.
+// snapshot over TLS, proven by its ServiceAccount token, and loses a deleted policy within 2 s; the
+// injection webhook's (cached) answer follows new identities, policies, resources and namespace labels.
 import { readdir, readFile, mkdtemp, rm } from 'node:fs/promises';
+import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ChannelCredentials } from '@grpc/grpc-js';
@@ -11,6 +13,8 @@ import { silentLogger } from '../api/logging/logger.js';
 import { loadDiscoveryProto } from '../api/proto/discovery-proto.js';
 import { ALL_TYPE_URLS, TYPE_URLS, type IdentityPolicyPayload } from '../api/proto/snapshot-resources.js';
 import { SIDECAR_CONTAINER } from './admission/pod-injection.js';
+import { applyJsonPatch } from './admission/testing/apply-json-patch.js';
+import type { JsonPatchOperation, JsonValue } from './admission/json-patch.js';
 import { DEFAULT_TLS_SECRET } from './certs/webhook-cert-manager.js';
 import { startLoopbackApiServer, type LoopbackApiServer } from '../e2e/apiserver/loopback-api-server.js';
 import { RawDiscoveryStream, TEST_TLS } from './control-plane/testing/discovery-fixture.js';
@@ -114,6 +118,31 @@ async function eventually<T>(what: string, probe: () => Promise<T | undefined>, 
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+/** Sends a Pod CREATE AdmissionReview straight to the operator's /mutate-pods; answers the env names the patched pod's app container gets, or undefined when unpatched. */
+function injectedEnv(port: number, pod: { name: string; serviceAccountName: string; labels?: Record<string, string> }): Promise<string[] | undefined> {
+  const object = { apiVersion: 'v1', kind: 'Pod', metadata: { name: pod.name, namespace: NS, labels: pod.labels ?? {} }, spec: { serviceAccountName: pod.serviceAccountName, containers: [{ name: 'app', image: 'example/app' }] } };
+  const body = JSON.stringify({
+    apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview',
+    request: { uid: `uid-${pod.name}`, kind: { group: '', version: 'v1', kind: 'Pod' }, namespace: NS, name: pod.name, operation: 'CREATE', object },
+  });
+  return new Promise((resolve, reject) => {
+    const call = httpsRequest({ host: '127.0.0.1', port, path: '/mutate-pods', method: 'POST', ca: TEST_TLS.caPem, headers: { 'content-type': 'application/json' } }, (response) => {
+      let text = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => { text += chunk; });
+      response.on('end', () => {
+        const answer = (JSON.parse(text) as { response: { allowed: boolean; patch?: string } }).response;
+        if (!answer.allowed) return reject(new Error(`pod ${pod.name} was refused: ${text}`));
+        if (!answer.patch) return resolve(undefined);
+        const patched = applyJsonPatch(object as JsonValue, JSON.parse(Buffer.from(answer.patch, 'base64').toString('utf8')) as JsonPatchOperation[]) as { spec: { containers: { env?: { name: string }[] }[] } };
+        resolve((patched.spec.containers[0]!.env ?? []).map((variable) => variable.name));
+      });
+    });
+    call.once('error', reject);
+    call.end(body);
+  });
 }
 
 interface Ready {
@@ -233,6 +262,56 @@ describe('gatehouse operator against the loopback API server', () => {
     expect(lease?.spec?.holderIdentity).toBe('replica-a');
     await first.close();
     await eventually('second leads', async () => (second.isLeader() ? true : undefined));
+  });
+
+  test('the injection webhook\'s answer follows new identities, policies, resources and namespace labels', async () => {
+    const running = await operator();
+    const port = running.ports.webhook;
+    let pods = 0;
+    const optedIn = () => injectedEnv(port, { name: `late-bot-${pods++}`, serviceAccountName: 'late-bot', labels: { 'gatehouse.dev/inject': 'enabled' } });
+    const created: [ResourceType, string][] = [];
+    const createHere = async (type: ResourceType, object: KubeObject) => {
+      await create(type, object);
+      created.push([type, object.metadata.name]);
+    };
+    try {
+      await createHere(RESOURCE_TYPES.serviceAccounts, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'late-bot', namespace: NS } });
+      expect(await optedIn()).toBeUndefined(); // no identity claims the ServiceAccount yet
+
+      await createHere(RESOURCE_TYPES.nonHumanIdentities, { apiVersion: 'gatehouse.dev/v1alpha1', kind: 'NonHumanIdentity', metadata: { name: 'late-bot', namespace: NS }, spec: { serviceAccountName: 'late-bot' } });
+      const first = await eventually('a new identity gets its pods injected', optedIn);
+      expect(first).not.toContain('GATEHOUSE_LATE_DB_URL');
+
+      const lateDb = (name: string, sidecarPort: number): KubeObject => ({
+        apiVersion: 'gatehouse.dev/v1alpha1', kind: 'ProtectedResource', metadata: { name, namespace: NS },
+        spec: { protocol: 'tcp', address: `${name}.payments.svc:5432`, credentials: { strategy: 'none' }, sidecar: { port: sidecarPort } },
+      });
+      await createHere(RESOURCE_TYPES.protectedResources, lateDb('late-db', 15901));
+      await createHere(RESOURCE_TYPES.accessPolicies, {
+        apiVersion: 'gatehouse.dev/v1alpha1', kind: 'AccessPolicy', metadata: { name: 'late-bot-dbs', namespace: NS },
+        spec: { subjects: [{ identity: 'late-bot' }], resources: ['late-db', 'late-db-2'], rules: [{ name: 'read', effect: 'allow', operations: ['read'] }] },
+      });
+      const granted = await eventually('a new policy reaches the next injection', async () => ((await optedIn())?.includes('GATEHOUSE_LATE_DB_URL') ? true : undefined));
+      expect(granted).toBe(true);
+      expect(await optedIn()).not.toContain('GATEHOUSE_LATE_DB_2_URL');
+
+      await createHere(RESOURCE_TYPES.protectedResources, lateDb('late-db-2', 15902));
+      await eventually('a new resource reaches the next injection', async () => ((await optedIn())?.includes('GATEHOUSE_LATE_DB_2_URL') ? true : undefined));
+
+      // Without the pod's own label, the namespace's label decides.
+      const unlabelled = () => injectedEnv(port, { name: `late-bot-${pods++}`, serviceAccountName: 'late-bot' });
+      expect(await unlabelled()).toBeUndefined();
+      await client.patch(RESOURCE_TYPES.namespaces, undefined, NS, { metadata: { labels: { 'gatehouse.dev/inject': 'enabled' } } }, 'merge');
+      const viaNamespace = await eventually('a new namespace label reaches the next injection', unlabelled);
+      expect(viaNamespace).toEqual(expect.arrayContaining(['GATEHOUSE_LATE_DB_URL', 'GATEHOUSE_LATE_DB_2_URL']));
+
+      await client.delete(RESOURCE_TYPES.accessPolicies, NS, 'late-bot-dbs');
+      created.splice(created.findIndex(([, name]) => name === 'late-bot-dbs'), 1);
+      await eventually('a deleted policy leaves the next injection', async () => ((await optedIn())?.includes('GATEHOUSE_LATE_DB_URL') === false ? true : undefined));
+    } finally {
+      await client.patch(RESOURCE_TYPES.namespaces, undefined, NS, { metadata: { labels: { 'gatehouse.dev/inject': null } } }, 'merge');
+      for (const [type, name] of created.reverse()) await client.delete(type, NS, name);
+    }
   });
 
   test('its own certificate: kept in a Secret, patched into the webhook configuration; the API server injects a pod through it, which is then served', async () => {

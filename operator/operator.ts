@@ -15,6 +15,7 @@ import type { Logger } from '../api/logging/logger.js';
 import { loadDiscoveryProto } from '../api/proto/discovery-proto.js';
 import { startAdminServer, type AdminServer } from '../sidecar/admin/admin-server.js';
 import type { ClusterObjects } from './admission/gatehouse-validation.js';
+import { IdentityAccessCache, type IdentityAccess } from './admission/identity-access-cache.js';
 import type { InjectionContext, PodLike } from './admission/pod-injection.js';
 import { startWebhookServer, type WebhookServer } from './admission/webhook-server.js';
 import { createClusterApprovals, type ClusterApprovals } from './approvals/cluster-approvals.js';
@@ -282,6 +283,8 @@ async function start(options: OperatorOptions, cleanups: Cleanup[], closeAll: ()
     policies: new PolicyReconciler(deps),
   };
   wireEvents(informers, stores, controlPlane, () => term());
+  const identityAccess = new IdentityAccessCache((namespace, serviceAccount) => identityAccessFromStores(stores, namespace, serviceAccount));
+  invalidateOnChange(informers, identityAccess);
 
   for (const informer of Object.values(informers)) informer.start();
   cleanups.push(() => Promise.all(Object.values(informers).map((informer) => informer.stop())).then(() => undefined));
@@ -310,7 +313,7 @@ async function start(options: OperatorOptions, cleanups: Cleanup[], closeAll: ()
     host,
     port: options.webhookPort,
     tls: tls.source,
-    injection: (pod, namespace) => injectionContext(options, stores, informers.Namespace, client, tls.caBundle(), pod, namespace),
+    injection: (pod, namespace) => injectionContext(options, identityAccess, informers.Namespace, client, tls.caBundle(), pod, namespace),
     clusterView: (namespace) => clusterView(stores, namespace),
     accessRequests: approvals.webhook,
     logger,
@@ -458,10 +461,30 @@ async function servingTls(options: OperatorOptions, client: KubeClient): Promise
   return { source: manager, caBundle: () => manager.caBundle(), stop: () => manager.stop() };
 }
 
+/**
+ * The identity claiming a ServiceAccount and the resources it may reach, from the namespace's objects
+ * in the caches: builds the namespace's config and the identity's full snapshot, so the webhook asks
+ * it through an IdentityAccessCache.
+ */
+function identityAccessFromStores(stores: ClusterStores, namespace: string, serviceAccount: string): IdentityAccess {
+  const config = configFromStores(stores, { namespace, live: true });
+  const kubePod: KubePod = { metadata: { name: '', namespace }, spec: { serviceAccountName: serviceAccount } };
+  const identity = identityOfPod(kubePod, config.identities);
+  if (!identity) return { resources: [] };
+  const resources = selectForIdentity(config, identity.metadata.name, namespace).snapshot.resources.map((entry) => entry.resource);
+  return { identity: identity.metadata.name, resources };
+}
+
+/** Every change to an object the injection answer is built from drops the answers of the object's namespace. */
+function invalidateOnChange(informers: Informers, cache: IdentityAccessCache): void {
+  const kinds: WatchedKind[] = ['NonHumanIdentity', 'ProtectedResource', 'AccessPolicy', 'Secret', 'ServiceAccount'];
+  for (const kind of kinds) onEveryChange(informers[kind], (object) => cache.invalidate(object.metadata.namespace));
+}
+
 /** What the injection webhook needs to know about a pod's surroundings, from the caches. */
 async function injectionContext(
   options: OperatorOptions,
-  stores: ClusterStores,
+  access: IdentityAccessCache,
   namespaces: Informer<KubeObject>,
   client: KubeClient,
   caBundle: string,
@@ -470,10 +493,7 @@ async function injectionContext(
 ): Promise<InjectionContext> {
   // A namespace created a moment ago may not be in the cache yet.
   const namespaceObject = namespaces.get(undefined, namespace) ?? (await client.get(RESOURCE_TYPES.namespaces, undefined, namespace));
-  const config = configFromStores(stores, { namespace, live: true });
-  const kubePod: KubePod = { metadata: { name: pod.metadata?.name ?? pod.metadata?.generateName ?? '', namespace }, spec: { serviceAccountName: pod.spec?.serviceAccountName ?? 'default' } };
-  const identity = identityOfPod(kubePod, config.identities);
-  const resources = identity ? selectForIdentity(config, identity.metadata.name, namespace).snapshot.resources.map((entry) => entry.resource) : [];
+  const { identity, resources } = access.lookup(namespace, pod.spec?.serviceAccountName ?? 'default');
   return {
     namespace,
     namespaceLabels: namespaceObject?.metadata.labels ?? {},
@@ -481,7 +501,7 @@ async function injectionContext(
     sidecarImage: options.sidecarImage ?? DEFAULT_SIDECAR_IMAGE,
     controlPlaneAddress: options.controlPlaneAddress ?? `${options.serviceName}.${options.namespace}.svc:15010`,
     controlPlaneCa: caBundle,
-    ...(identity ? { identity: identity.metadata.name } : {}),
+    ...(identity !== undefined ? { identity } : {}),
     resources,
   };
 }

@@ -127,7 +127,7 @@ async function main(): Promise<void> {
     const agent = webhookAgent(cluster.webhookCaPem, Number(values.connections ?? pods));
     // Warm-up opens the connections (TLS handshakes) that the rounds then reuse.
     await directBurst(agent, cluster.webhookUrl, INJECTED_NAMESPACE, Array.from({ length: pods }, (_, index) => pod(`direct-warmup-${index}`)));
-    const results: Array<{ round: number; injected: BurstResult; baseline: BurstResult; direct: LatencySummary; webhookP50: number; webhookP99: number }> = [];
+    const results: Array<{ round: number; injected: BurstResult; baseline: BurstResult; direct: LatencySummary; cpuPerReviewMs: number; webhookP50: number; webhookP99: number }> = [];
     for (let round = 1; round <= rounds; round++) {
       const baseline = await burst(core, BASELINE_NAMESPACE, `round${round}`, pods);
       const before = parseHistogram(await cluster.operatorMetrics(), HISTOGRAM, { webhook: 'mutate-pods' });
@@ -137,18 +137,20 @@ async function main(): Promise<void> {
       if (baseline.injected !== 0) throw new Error(`${baseline.injected} pods in ${BASELINE_NAMESPACE} got a sidecar; that namespace did not opt in`);
       // The webhook server closes connections idle for 5 s; re-open them unmeasured, as steady traffic would keep them.
       await directBurst(agent, cluster.webhookUrl, INJECTED_NAMESPACE, Array.from({ length: pods }, (_, index) => pod(`direct-warm-${round}-${index}`)));
+      const cpuBefore = await cluster.operatorMainThreadCpuMs();
       const direct = await directBurst(agent, cluster.webhookUrl, INJECTED_NAMESPACE, Array.from({ length: pods }, (_, index) => pod(`direct-${round}-${index}`)));
+      const cpuPerReviewMs = ((await cluster.operatorMainThreadCpuMs()) - cpuBefore) / pods;
       if (direct.patched !== pods) throw new Error(`only ${direct.patched} of ${pods} direct reviews were answered with a patch`);
-      results.push({ round, injected, baseline, direct: direct.latency, webhookP50: histogramQuantile(delta, 0.5), webhookP99: histogramQuantile(delta, 0.99) });
+      results.push({ round, injected, baseline, direct: direct.latency, cpuPerReviewMs, webhookP50: histogramQuantile(delta, 0.5), webhookP99: histogramQuantile(delta, 0.99) });
     }
     agent.destroy();
 
     console.log(`\n${pods} concurrent pod creations, latency in ms (p50 / p99 / max)\n`);
-    console.log('| round | pod POST through the API server, injected | same, namespace without injection | AdmissionReview straight to the webhook | webhook server time (histogram p50 / p99) |');
-    console.log('| ---: | ---: | ---: | ---: | ---: |');
+    console.log('| round | pod POST through the API server, injected | same, namespace without injection | AdmissionReview straight to the webhook | webhook server time (histogram p50 / p99) | operator event-loop CPU per direct review |');
+    console.log('| ---: | ---: | ---: | ---: | ---: | ---: |');
     const triple = (summary: LatencySummary) => `${ms(summary.p50)} / ${ms(summary.p99)} / ${ms(summary.max)}`;
-    for (const { round, injected, baseline, direct, webhookP50, webhookP99 } of results) {
-      console.log(`| ${round} | ${triple(injected.client)} | ${triple(baseline.client)} | ${triple(direct)} | ${ms(webhookP50)} / ${ms(webhookP99)} |`);
+    for (const { round, injected, baseline, direct, cpuPerReviewMs, webhookP50, webhookP99 } of results) {
+      console.log(`| ${round} | ${triple(injected.client)} | ${triple(baseline.client)} | ${triple(direct)} | ${ms(webhookP50)} / ${ms(webhookP99)} | ${Number.isNaN(cpuPerReviewMs) ? '—' : cpuPerReviewMs.toFixed(3)} |`);
     }
     if (results.length > 0) {
       const worstP99 = Math.max(...results.map((result) => result.direct.p99));

@@ -37,6 +37,12 @@ export interface WebhookCluster {
   operatorMetrics(): Promise<string>;
   /** Everything the operator printed on stderr (its logs), for a failed run's report. */
   operatorLogs(): string;
+  /**
+   * CPU time the operator's main thread (its event loop) has used so far, in ms, from Linux's
+   * /proc/PID/schedstat (nanoseconds; NaN elsewhere): unlike latency, it hardly depends on what
+   * else runs on the machine, so it shows what one review costs the loop.
+   */
+  operatorMainThreadCpuMs(): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -130,6 +136,10 @@ export async function startWebhookCluster(repoRoot: string, options: WebhookClus
       },
       operatorMetrics: async () => (await fetch(`http://127.0.0.1:${adminPort}/metrics`)).text(),
       operatorLogs: () => logs,
+      operatorMainThreadCpuMs: async () => {
+        const text = await readFile(`/proc/${operator?.pid}/schedstat`, 'utf8').catch(() => '');
+        return text === '' ? Number.NaN : Number(text.split(' ')[0]) / 1e6;
+      },
       close,
     };
   } catch (error) {

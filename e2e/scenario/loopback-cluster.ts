@@ -146,7 +146,7 @@ async function installGatehouse(kubectl: Kubectl, install: LoopbackInstall): Pro
     return kubectlInstallArgs();
   }
   // The release namespace first, as a cluster admin would; Helm installs the CRDs from the chart's crds/.
-  await ok(kubectl(['apply', '-f', '-'], { stdin: `apiVersion: v1\nkind: Namespace\nmetadata: {name: ${OPERATOR_NAMESPACE}}\n` }), ['apply', 'namespace']);
+  await ok(kubectl(['apply', '-f', '-'], { stdin: `apiVersion: v1\nkind: Namespace\nmetadata: {name: ${OPERATOR_NAMESPACE}}\n` }), ['apply', '-f', '-']);
   const helmInstall = ['install', HELM_RELEASE, 'charts/gatehouse', '-n', OPERATOR_NAMESPACE, ...HELM_VALUES];
   await ok(kubectl.helm(helmInstall, { timeoutMs: 120_000 }), ['helm', ...helmInstall]);
   return installedOperatorArgs(await kubectl.json<V1Deployment>(['get', 'deployment', HELM_OPERATOR, '-n', OPERATOR_NAMESPACE]));

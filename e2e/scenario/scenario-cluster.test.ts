@@ -1,9 +1,9 @@
-// How the scenario picks its cluster and moves the samples into the run's namespace.
+// How the scenario picks its cluster and its loopback installation, and moves the samples into the run's namespace.
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { REPO_ROOT } from '../harness/test-cluster.js';
-import { intoNamespace, scenarioMode } from './scenario-cluster.js';
+import { intoNamespace, loopbackInstall, scenarioMode } from './scenario-cluster.js';
 
 describe('scenarioMode', () => {
   it('runs against the loopback API server without KUBECONFIG', () => {
@@ -15,6 +15,19 @@ describe('scenarioMode', () => {
     expect(scenarioMode({ KUBECONFIG: '/home/dev/.kube/kind' })).toBe('real-cluster');
     expect(scenarioMode({ KUBECONFIG: '/home/dev/.kube/kind', GATEHOUSE_E2E_LOOPBACK: '1' })).toBe('loopback');
     expect(scenarioMode({ KUBECONFIG: '/home/dev/.kube/kind', GATEHOUSE_E2E_LOOPBACK: '0' })).toBe('real-cluster');
+  });
+});
+
+describe('loopbackInstall', () => {
+  it('installs with kubectl unless GATEHOUSE_E2E_INSTALL=helm', () => {
+    expect(loopbackInstall({})).toBe('kubectl');
+    expect(loopbackInstall({ GATEHOUSE_E2E_INSTALL: ' ' })).toBe('kubectl');
+    expect(loopbackInstall({ GATEHOUSE_E2E_INSTALL: 'kubectl' })).toBe('kubectl');
+    expect(loopbackInstall({ GATEHOUSE_E2E_INSTALL: 'helm' })).toBe('helm');
+  });
+
+  it('refuses any other value rather than silently running the kubectl installation', () => {
+    expect(() => loopbackInstall({ GATEHOUSE_E2E_INSTALL: 'Helm3' })).toThrow(expect.objectContaining({ code: 'GH_ERR_E2E_INSTALL_MODE', message: expect.stringContaining('GATEHOUSE_E2E_INSTALL=Helm3 is not') }));
   });
 });
 

@@ -61,7 +61,7 @@ export function loopbackInstall(env: NodeJS.ProcessEnv): LoopbackInstall {
   const value = env.GATEHOUSE_E2E_INSTALL?.trim() ?? '';
   if (value === '' || value === 'kubectl') return 'kubectl';
   if (value === 'helm') return 'helm';
-  throw new GatehouseError('GH_ERR_E2E_CLUSTER_CONFIG', { detail: `GATEHOUSE_E2E_INSTALL=${value} is neither kubectl nor helm` });
+  throw new GatehouseError('GH_ERR_E2E_INSTALL_MODE', { value });
 }
 
 /** Rewrites metadata.namespace of every object in a manifest stream, so the samples land in the run's namespace. */

@@ -250,15 +250,17 @@ class AdmissionHandler {
     const namespace = admission.namespace ?? pod.metadata?.namespace ?? 'default';
     const context = await this.options.injection(pod, namespace);
     if (!context) throw new Error('the operator has not loaded namespaces and identities yet');
-    const log = this.options.logger.child({ uid: admission.uid, namespace, pod: describeName(admission) });
+    // The fields go on each line rather than into a child logger, whose creation was a measurable share of an admission.
+    const about = { uid: admission.uid, namespace, pod: describeName(admission) };
+    const log = this.options.logger;
     try {
       const result = injectSidecar(pod, { ...context, namespace });
-      log.info({ injected: result.injected, reason: result.reason, dryRun: admission.dryRun === true }, 'pod admission');
+      log.info({ ...about, injected: result.injected, reason: result.reason, dryRun: admission.dryRun === true }, 'pod admission');
       return { response: allow(admission.uid, { patch: result.patch }), outcome: result.patch.length > 0 ? 'patched' : 'allowed' };
     } catch (error) {
       // A pod that asks for something Gatehouse cannot give safely is refused on its merits.
       if (!isGatehouseError(error)) throw error;
-      log.info({ code: error.code, reason: error.message }, 'pod refused');
+      log.info({ ...about, code: error.code, reason: error.message }, 'pod refused');
       return { response: deny(admission.uid, `${error.message} [${error.code}]`), outcome: 'denied' };
     }
   }
