@@ -19,6 +19,8 @@ export interface CommandResult {
 export interface KubeTools {
   kubectl(args: readonly string[], input?: string): Promise<CommandResult>;
   helm(args: readonly string[]): Promise<CommandResult>;
+  /** Helm 3 (the chart must work with both majors). */
+  helm3(args: readonly string[]): Promise<CommandResult>;
   readonly kubeconfig: string;
   cleanup(): Promise<void>;
 }
@@ -38,6 +40,7 @@ export async function kubeTools(server: LoopbackApiServer, options: { token?: st
     kubeconfig: kubeconfigPath,
     kubectl: (args, input) => run('kubectl', args, input),
     helm: (args) => run('helm', args),
+    helm3: (args) => run('helm3', args),
     cleanup: () => rm(dir, { recursive: true, force: true }),
   };
 }
