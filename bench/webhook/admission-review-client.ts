@@ -1,7 +1,10 @@
-// Sends AdmissionReviews straight to the operator's webhook over HTTPS with keep-alive, as the API
-// server does, and times each: the webhook's latency as the API server sees it, without the loopback
-// API server's own request handling in the number.
+// Sends AdmissionReviews straight to the operator's webhook, as the API server does, and times each:
+// the webhook's latency as the API server sees it, without the loopback API server's own request
+// handling in the number. Two transports: HTTP/2 (one TLS session multiplexing every concurrent
+// review, what the kube-apiserver's Go client negotiates when the server offers h2) and HTTP/1.1
+// keep-alive with one connection per review in flight.
 import { randomUUID } from 'node:crypto';
+import http2 from 'node:http2';
 import https from 'node:https';
 import { performance } from 'node:perf_hooks';
 import type { V1Pod } from '@kubernetes/client-node';
@@ -34,7 +37,19 @@ function review(namespace: string, pod: V1Pod): string {
   });
 }
 
-function post(agent: https.Agent, url: URL, body: string): Promise<{ status: number; text: string }> {
+interface Reply {
+  readonly status: number;
+  readonly text: string;
+}
+
+/** How reviews reach the webhook; each transport keeps its connections across bursts, as the API server does. */
+export interface WebhookTransport {
+  readonly protocol: 'h2' | 'http1';
+  post(path: string, body: string): Promise<Reply>;
+  close(): void;
+}
+
+function post(agent: https.Agent, url: URL, body: string): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const request = https.request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (response) => {
       let text = '';
@@ -51,19 +66,55 @@ function post(agent: https.Agent, url: URL, body: string): Promise<{ status: num
  * Up to `connections` keep-alive connections to the webhook, reused across bursts as the API server
  * reuses its connections, so a burst measures reviews rather than TLS handshakes.
  */
-export function webhookAgent(caPem: string, connections: number): https.Agent {
-  return new https.Agent({ keepAlive: true, ca: caPem, maxSockets: connections });
+export function http1Transport(webhookUrl: string, caPem: string, connections: number): WebhookTransport {
+  const agent = new https.Agent({ keepAlive: true, ca: caPem, maxSockets: connections });
+  return {
+    protocol: 'http1',
+    post: (path, body) => post(agent, new URL(path, webhookUrl), body),
+    close: () => agent.destroy(),
+  };
+}
+
+/**
+ * One HTTP/2 session, reopened if the server ends it (idle timeout, GOAWAY); every review is a stream
+ * on it. The ALPN offer is h2 only, so a server without HTTP/2 fails loudly instead of measuring HTTP/1.1.
+ */
+export function h2Transport(webhookUrl: string, caPem: string): WebhookTransport {
+  let session: http2.ClientHttp2Session | undefined;
+  const open = (): http2.ClientHttp2Session => {
+    if (session && !session.closed && !session.destroyed) return session;
+    // Go's HTTP/2 transport (the kube-apiserver's) advertises 4 MiB per stream and 1 GiB per connection.
+    const opened = http2.connect(webhookUrl, { ca: caPem, settings: { initialWindowSize: 4 * 1024 * 1024 } });
+    opened.once('connect', () => opened.setLocalWindowSize(1024 * 1024 * 1024));
+    opened.on('error', () => undefined); // each stream reports its own failure
+    session = opened;
+    return opened;
+  };
+  return {
+    protocol: 'h2',
+    post: (path, body) => new Promise((resolve, reject) => {
+      const stream = open().request({ ':method': 'POST', ':path': path, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+      let status = 0;
+      let text = '';
+      stream.setEncoding('utf8');
+      stream.on('response', (headers) => { status = Number(headers[':status']); });
+      stream.on('data', (chunk: string) => { text += chunk; });
+      stream.on('end', () => resolve({ status, text }));
+      stream.on('error', reject);
+      stream.end(body);
+    }),
+    close: () => session?.close(),
+  };
 }
 
 /** Sends one review per pod, all at once, and times each round trip. */
-export async function directBurst(agent: https.Agent, webhookUrl: string, namespace: string, pods: readonly V1Pod[]): Promise<DirectBurstResult> {
-  const url = new URL('/mutate-pods', webhookUrl);
+export async function directBurst(transport: WebhookTransport, namespace: string, pods: readonly V1Pod[]): Promise<DirectBurstResult> {
   const timings: number[] = [];
   let patched = 0;
   await Promise.all(pods.map(async (pod) => {
     const body = review(namespace, pod);
     const started = performance.now();
-    const { status, text } = await post(agent, url, body);
+    const { status, text } = await transport.post('/mutate-pods', body);
     timings.push(performance.now() - started);
     if (status !== 200) throw new Error(`webhook answered HTTP ${status}: ${text.slice(0, 500)}`);
     const response = (JSON.parse(text) as { response?: { allowed?: boolean; patch?: string } }).response;

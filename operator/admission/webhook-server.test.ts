@@ -1,3 +1,4 @@
+import { connect, type ClientHttp2Session } from 'node:http2';
 import { request } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import { Registry } from 'prom-client';
@@ -38,6 +39,37 @@ function post(port: number, ca: string, path: string, body: string, headers: Rec
     );
     outgoing.on('error', reject);
     outgoing.end(body);
+  });
+}
+
+interface H2Reply extends Reply {
+  readonly alpn: string | false | null;
+}
+
+/** One HTTP/2 session, as the kube-apiserver's Go client opens it (ALPN h2 only). */
+function h2Session(port: number, ca: string): Promise<ClientHttp2Session> {
+  return new Promise((resolve, reject) => {
+    const session = connect(`https://127.0.0.1:${port}`, { ca });
+    session.once('error', reject);
+    session.once('connect', () => resolve(session));
+  });
+}
+
+function h2Post(session: ClientHttp2Session, path: string, body: string, method = 'POST'): Promise<H2Reply> {
+  return new Promise((resolve, reject) => {
+    // endStream false: a GET would otherwise end the stream before the (empty) body is written.
+    const stream = session.request({ ':method': method, ':path': path, 'content-type': 'application/json' }, { endStream: false });
+    let status = 0;
+    const chunks: Buffer[] = [];
+    stream.on('response', (headers) => { status = Number(headers[':status']); });
+    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+    stream.on('end', () => {
+      const text = Buffer.concat(chunks).toString('utf8');
+      const socket = session.socket as TLSSocket;
+      resolve({ status, body: text.startsWith('{') ? JSON.parse(text) : { text }, fingerprint: socket.getPeerCertificate().fingerprint256, alpn: socket.alpnProtocol });
+    });
+    stream.on('error', reject);
+    stream.end(body);
   });
 }
 
@@ -358,6 +390,157 @@ describe('webhook server', () => {
       const port = await start();
       const other = await issueCa({ commonName: 'other', now: new Date(), validityMs: DAY });
       await expect(post(port, other.certPem, '/healthz', '', {}, 'GET')).rejects.toThrow(/self[- ]signed|unable to verify|certificate/i);
+    });
+  });
+
+  describe('HTTP/2 and HTTP/1.1', () => {
+    it('answers an h2 client and an HTTP/1.1 client on the same port with the same review', async () => {
+      const port = await start();
+      const session = await h2Session(port, ca.certPem);
+      try {
+        const overH2 = await h2Post(session, '/mutate-pods', podReview(appPod(), 'uid-h2'));
+        const overHttp1 = await post(port, ca.certPem, '/mutate-pods', podReview(appPod(), 'uid-h1'));
+        expect(overH2.alpn).toBe('h2');
+        const [h2Response, http1Response] = [responseOf(overH2), responseOf(overHttp1)];
+        expect(h2Response).toMatchObject({ uid: 'uid-h2', allowed: true, patchType: 'JSONPatch' });
+        expect(http1Response).toMatchObject({ uid: 'uid-h1', allowed: true, patchType: 'JSONPatch' });
+        expect(decodePatch(h2Response)).toEqual(decodePatch(http1Response));
+        const patched = applyJsonPatch(appPod() as unknown as JsonValue, decodePatch(h2Response)) as { spec: { initContainers?: Array<{ name: string }> } };
+        expect(patched.spec.initContainers?.map((container) => container.name)).toContain('gatehouse-sidecar');
+      } finally {
+        session.close();
+      }
+    });
+
+    it('multiplexes concurrent reviews over one h2 session, each answered with its own uid', async () => {
+      const port = await start();
+      const session = await h2Session(port, ca.certPem);
+      let connections = 0;
+      try {
+        const uids = Array.from({ length: 50 }, (_, index) => `uid-stream-${index}`);
+        const replies = await Promise.all(uids.map((uid) => h2Post(session, '/mutate-pods', podReview(appPod(), uid))));
+        expect(replies.map((reply) => responseOf(reply).uid)).toEqual(uids);
+        expect(replies.every((reply) => responseOf(reply).allowed && responseOf(reply).patch)).toBe(true);
+        connections = new Set(replies.map((reply) => reply.fingerprint)).size;
+      } finally {
+        session.close();
+      }
+      expect(connections).toBe(1);
+      expect(await registry.metrics()).toMatch(/gatehouse_admission_requests_total\{[^}]*webhook="mutate-pods"[^}]*outcome="patched"[^}]*\} 50/);
+    });
+
+    it('keeps the HTTP statuses over h2: 404, 405, 415, 413 and 400', async () => {
+      const port = await start({ maxBodyBytes: 1024 });
+      const session = await h2Session(port, ca.certPem);
+      try {
+        expect((await h2Post(session, '/nowhere', podReview(appPod()))).status).toBe(404);
+        expect((await h2Post(session, '/mutate-pods', '', 'GET')).status).toBe(405);
+        const tooLarge = await h2Post(session, '/mutate-pods', podReview({ ...appPod(), padding: 'x'.repeat(4096) }));
+        expect(tooLarge).toMatchObject({ status: 413, body: { code: 'GH_ERR_ADMISSION_TOO_LARGE' } });
+        const notJson = await h2Post(session, '/mutate-pods', 'not json');
+        expect(notJson).toMatchObject({ status: 400, body: { code: 'GH_ERR_ADMISSION_BAD_REQUEST' } });
+        expect((await h2Post(session, '/healthz', '', 'GET')).status).toBe(200);
+      } finally {
+        session.close();
+      }
+    });
+
+    it('answers 415 over h2 for another content type', async () => {
+      const port = await start();
+      const session = await h2Session(port, ca.certPem);
+      try {
+        const status = await new Promise<number>((resolve, reject) => {
+          const stream = session.request({ ':method': 'POST', ':path': '/mutate-pods', 'content-type': 'text/plain' });
+          stream.on('response', (headers) => resolve(Number(headers[':status'])));
+          stream.on('error', reject);
+          stream.end(podReview(appPod()));
+        });
+        expect(status).toBe(415);
+      } finally {
+        session.close();
+      }
+    });
+
+    it('applies the request timeout to an h2 stream whose body never ends', async () => {
+      const port = await start({ requestTimeoutMs: 200 });
+      const session = await h2Session(port, ca.certPem);
+      try {
+        const status = await new Promise<number>((resolve, reject) => {
+          const stream = session.request({ ':method': 'POST', ':path': '/mutate-pods', 'content-type': 'application/json' });
+          stream.on('response', (headers) => resolve(Number(headers[':status'])));
+          stream.on('error', reject);
+          stream.write('{"apiVersion":'); // and never end
+        });
+        expect(status).toBe(408);
+      } finally {
+        session.destroy();
+      }
+    });
+
+    it('serves a rotated certificate to new h2 sessions; an open session keeps its own', async () => {
+      const lifetimes = { servingValidityMs: DAY, servingRotateBeforeMs: 2 * DAY };
+      const manager = new WebhookCertManager({
+        cluster: new InMemoryTlsCluster(), namespace: 'gatehouse-system', serviceName: 'gatehouse-webhook', lifetimes, logger: silentLogger(),
+      });
+      await manager.reconcile();
+      const port = await start({ tls: manager });
+      const bundle = manager.caBundle();
+      const before = await h2Session(port, bundle);
+      try {
+        const first = await h2Post(before, '/healthz', '', 'GET');
+        expect((await manager.reconcile()).action).toBe('serving-rotated');
+        const after = await h2Session(port, bundle);
+        try {
+          const second = await h2Post(after, '/mutate-pods', podReview(appPod()));
+          expect(responseOf(second).allowed).toBe(true);
+          const { X509Certificate } = await import('node:crypto');
+          expect(second.fingerprint).toBe(new X509Certificate(manager.current().cert).fingerprint256);
+          expect(second.fingerprint).not.toBe(first.fingerprint);
+        } finally {
+          after.close();
+        }
+        const stillOld = await h2Post(before, '/healthz', '', 'GET');
+        expect(stillOld).toMatchObject({ status: 200, fingerprint: first.fingerprint });
+      } finally {
+        before.close();
+      }
+    });
+
+    it('closes an idle h2 session with GOAWAY, and tells HTTP/1.1 keep-alive clients its 5 s idle limit', async () => {
+      const port = await start({ idleTimeoutMs: 200 });
+      const session = await h2Session(port, ca.certPem);
+      expect((await h2Post(session, '/healthz', '', 'GET')).status).toBe(200);
+      const started = Date.now();
+      await new Promise<void>((resolve) => session.once('close', () => resolve()));
+      expect(Date.now() - started).toBeGreaterThanOrEqual(150);
+      const keepAlive = await new Promise<string>((resolve, reject) => {
+        const outgoing = request({ host: '127.0.0.1', port, path: '/healthz', ca: ca.certPem, agent: false, headers: { connection: 'keep-alive' } }, (incoming) => {
+          incoming.resume();
+          resolve(String(incoming.headers['keep-alive']));
+        });
+        outgoing.on('error', reject);
+        outgoing.end();
+      });
+      expect(keepAlive).toBe('timeout=5');
+    });
+
+    it('drains an h2 stream in flight on close and refuses new sessions', async () => {
+      let release: () => void = () => undefined;
+      const slow = () => new Promise<InjectionContext>((resolve) => {
+        release = () => resolve(injectionContext());
+      });
+      const port = await start({ injection: slow });
+      const session = await h2Session(port, ca.certPem);
+      const pending = h2Post(session, '/mutate-pods', podReview(appPod()));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const closing = server!.close(2_000);
+      await expect(h2Session(port, ca.certPem)).rejects.toThrow(/ECONNREFUSED/);
+      release();
+      const reply = await pending;
+      await closing;
+      server = undefined;
+      session.destroy();
+      expect(responseOf(reply).allowed).toBe(true);
     });
   });
 

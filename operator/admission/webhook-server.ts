@@ -3,9 +3,12 @@
 // certificate comes from a CertificateSource and is swapped in place when it rotates. What happens
 // when a decision cannot be made is configured per webhook (fail closed by default) and documented
 // in docs/admission.md; the webhook configuration's failurePolicy governs the API server's side.
-import { createServer, type Server } from 'node:https';
+// It speaks HTTP/2 (ALPN h2), which the kube-apiserver's Go client picks to multiplex concurrent
+// reviews over one connection, and HTTP/1.1 for clients that do not offer h2.
+import { createSecureServer, type Http2SecureServer, type Http2ServerRequest, type Http2ServerResponse, type ServerHttp2Session } from 'node:http2';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { Registry } from 'prom-client';
 import { GatehouseError, isGatehouseError } from '../../api/errors.js';
 import type { Logger } from '../../api/logging/logger.js';
@@ -58,6 +61,12 @@ export interface WebhookServerOptions {
   readonly decisionTimeoutMs?: number;
   /** Time for a client to send the whole request (default 10 s). */
   readonly requestTimeoutMs?: number;
+  /**
+   * A connection or HTTP/2 session with no traffic for this long is closed (GOAWAY on h2; default 120 s,
+   * above the 90 s after which Go's default transport drops idle connections). Idle HTTP/1.1 keep-alive
+   * connections close after 5 s, as node:https does by default.
+   */
+  readonly idleTimeoutMs?: number;
   /** Serves /mutate-accessrequest-status (human decisions on AccessRequests) when set; see access-request-webhook.ts. */
   readonly accessRequests?: AccessRequestWebhookOptions;
 }
@@ -69,6 +78,19 @@ export interface WebhookServer {
 }
 
 const DEFAULT_MAX_BODY = 3 * 1024 * 1024;
+/**
+ * HTTP/2 receive windows (stream, connection), Go's net/http2 server defaults: with node's 64 KiB a
+ * burst of 100 ~4 kB reviews (~400 kB) would pause for WINDOW_UPDATE round trips. A window only lets
+ * a client send ahead; each body is still capped by maxBodyBytes.
+ */
+const H2_STREAM_WINDOW = 1024 * 1024;
+const H2_CONNECTION_WINDOW = 1024 * 1024;
+
+type WebhookRequest = IncomingMessage | Http2ServerRequest;
+type WebhookResponse = ServerResponse | Http2ServerResponse;
+
+/** node:http2 with allowHTTP1 hands HTTP/1.1 connections to node:http's parser, which reads these timeouts. */
+type DualServer = Http2SecureServer & { requestTimeout: number; headersTimeout: number; keepAliveTimeout: number };
 
 class HttpError extends Error {
   constructor(readonly status: number, readonly error: GatehouseError) {
@@ -84,11 +106,17 @@ interface Decision {
 export async function startWebhookServer(options: WebhookServerOptions): Promise<WebhookServer> {
   const metrics = createAdmissionMetrics(options.registry);
   const handler = new AdmissionHandler(options, metrics);
-  const server = createServer({ ...options.tls.current(), minVersion: 'TLSv1.2' }, (request, response) => {
+  // allowHTTP1 makes the ALPN offer h2 then http/1.1; clients without ALPN get HTTP/1.1.
+  const settings = { initialWindowSize: H2_STREAM_WINDOW };
+  const server = createSecureServer({ ...options.tls.current(), minVersion: 'TLSv1.2', allowHTTP1: true, settings }, (request, response) => {
     void handler.serve(request, response);
-  });
+  }) as DualServer;
   server.requestTimeout = options.requestTimeoutMs ?? 10_000;
   server.headersTimeout = Math.min(server.requestTimeout, 10_000);
+  // node:http2 leaves both unset: HTTP/1.1 keep-alive and h2 sessions would then never time out.
+  server.keepAliveTimeout = 5_000;
+  server.setTimeout(options.idleTimeoutMs ?? 120_000);
+  const connections = trackConnections(server);
   const stopWatching = options.tls.onChange((certificate) => {
     // New connections get the new pair; established ones keep the one they negotiated.
     server.setSecureContext({ cert: certificate.cert, key: certificate.key, minVersion: 'TLSv1.2' });
@@ -106,29 +134,54 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
     port,
     close: (drainMs = 5_000) => {
       stopWatching();
-      return drain(server, handler, drainMs);
+      return drain(server, connections, handler, drainMs);
     },
   };
 }
 
-function listen(server: Server, host: string, port: number): Promise<void> {
+interface Connections {
+  readonly sockets: Set<TLSSocket>;
+  readonly sessions: Set<ServerHttp2Session>;
+}
+
+/** node:http2 has no closeIdleConnections/closeAllConnections, so draining keeps its own list. */
+function trackConnections(server: Http2SecureServer): Connections {
+  const connections: Connections = { sockets: new Set(), sessions: new Set() };
+  server.on('secureConnection', (socket: TLSSocket) => {
+    connections.sockets.add(socket);
+    socket.once('close', () => connections.sockets.delete(socket));
+  });
+  server.on('session', (session: ServerHttp2Session) => {
+    session.setLocalWindowSize(H2_CONNECTION_WINDOW);
+    connections.sessions.add(session);
+    session.once('close', () => connections.sessions.delete(session));
+  });
+  return connections;
+}
+
+function listen(server: Http2SecureServer, host: string, port: number): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', (error) => reject(new GatehouseError('GH_ERR_WEBHOOK_LISTEN', { address: `${host}:${port}`, detail: error.message }, { cause: error })));
     server.listen(port, host, () => resolve());
   });
 }
 
-async function drain(server: Server, handler: AdmissionHandler, drainMs: number): Promise<void> {
+async function drain(server: Http2SecureServer, connections: Connections, handler: AdmissionHandler, drainMs: number): Promise<void> {
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-  server.closeIdleConnections();
+  handler.draining = true;
+  // GOAWAY: h2 clients open no new streams here, and the session ends once its streams are answered.
+  for (const session of connections.sessions) session.close();
   const deadline = Date.now() + drainMs;
   while (handler.inFlight > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
-  server.closeAllConnections();
+  for (const session of connections.sessions) session.destroy();
+  for (const socket of connections.sockets) socket.destroy();
   await closed;
 }
 
 class AdmissionHandler {
   inFlight = 0;
+  /** Set on close: HTTP/1.1 answers then carry `Connection: close` so keep-alive clients reconnect elsewhere. */
+  draining = false;
   private readonly options: WebhookServerOptions;
   private readonly metrics: AdmissionMetrics;
   private readonly maxBodyBytes: number;
@@ -139,8 +192,9 @@ class AdmissionHandler {
     this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY;
   }
 
-  async serve(request: IncomingMessage, response: ServerResponse): Promise<void> {
+  async serve(request: WebhookRequest, response: WebhookResponse): Promise<void> {
     this.inFlight++;
+    if (this.draining && request.httpVersionMajor === 1) response.setHeader('connection', 'close');
     try {
       await this.route(request, response);
     } catch (error) {
@@ -151,10 +205,11 @@ class AdmissionHandler {
     }
   }
 
-  private async route(request: IncomingMessage, response: ServerResponse): Promise<void> {
+  private async route(request: WebhookRequest, response: WebhookResponse): Promise<void> {
     const path = (request.url ?? '/').split('?')[0];
     if (path === '/healthz' || path === '/readyz') {
-      response.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+      response.writeHead(200, { 'content-type': 'text/plain' });
+      response.end('ok\n');
       return;
     }
     const webhook: AdmissionWebhook | undefined =
@@ -181,7 +236,7 @@ class AdmissionHandler {
     sendJson(response, 200, reviewOf(decision.response));
   }
 
-  private readBody(request: IncomingMessage): Promise<string> {
+  private readBody(request: WebhookRequest): Promise<string> {
     const contentType = request.headers['content-type'] ?? '';
     if (request.method !== 'POST') return Promise.reject(new HttpError(405, badRequest(`method ${request.method} is not allowed; POST the review`)));
     if (!/^application\/json\b/i.test(contentType)) {
@@ -193,12 +248,20 @@ class AdmissionHandler {
       request.resume(); // drain what is sent so the 413 reaches the client instead of a reset
       return Promise.reject(tooLarge());
     }
+    const timeoutMs = this.options.requestTimeoutMs ?? 10_000;
     return new Promise((resolve, reject) => {
       const chunks: Buffer[] = [];
       let size = 0;
+      // node:http enforces requestTimeout on HTTP/1.1 only; an h2 stream that stalls is cut off here.
+      const timer = setTimeout(() => {
+        request.removeAllListeners('data');
+        request.resume();
+        reject(new HttpError(408, badRequest(`the request body did not arrive within ${timeoutMs} ms`)));
+      }, timeoutMs);
       request.on('data', (chunk: Buffer) => {
         size += chunk.length;
         if (size > this.maxBodyBytes) {
+          clearTimeout(timer);
           request.removeAllListeners('data');
           request.resume();
           reject(tooLarge());
@@ -206,8 +269,14 @@ class AdmissionHandler {
         }
         chunks.push(chunk);
       });
-      request.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-      request.on('error', reject);
+      request.on('end', () => {
+        clearTimeout(timer);
+        resolve(Buffer.concat(chunks).toString('utf8'));
+      });
+      request.on('error', (error: Error) => {
+        clearTimeout(timer);
+        reject(error);
+      });
     });
   }
 
@@ -303,7 +372,7 @@ function asBadRequest(error: unknown): GatehouseError {
   return badRequest(error instanceof Error ? error.message : String(error));
 }
 
-function sendJson(response: ServerResponse, status: number, body: unknown): void {
+function sendJson(response: WebhookResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
   response.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text) });
   response.end(text);
