@@ -146,6 +146,18 @@ function clusterObjects(): ClusterObjects {
   };
 }
 
+
+/** A certificate manager whose every reconcile after the first rotates the serving certificate. */
+async function rotatingCertManager(): Promise<WebhookCertManager> {
+  // A rotation window longer than the validity.
+  const lifetimes = { servingValidityMs: DAY, servingRotateBeforeMs: 2 * DAY };
+  const manager = new WebhookCertManager({
+    cluster: new InMemoryTlsCluster(), namespace: 'gatehouse-system', serviceName: 'gatehouse-webhook', lifetimes, logger: silentLogger(),
+  });
+  await manager.reconcile();
+  return manager;
+}
+
 describe('webhook server', () => {
   let ca: KeyedCertificate;
   let tls: StaticCertificateSource;
@@ -368,12 +380,7 @@ describe('webhook server', () => {
 
   describe('certificates', () => {
     it('serves a rotated certificate to new connections without a restart', async () => {
-      // A rotation window longer than the validity: every reconcile after the first rotates.
-      const lifetimes = { servingValidityMs: DAY, servingRotateBeforeMs: 2 * DAY };
-      const manager = new WebhookCertManager({
-        cluster: new InMemoryTlsCluster(), namespace: 'gatehouse-system', serviceName: 'gatehouse-webhook', lifetimes, logger: silentLogger(),
-      });
-      await manager.reconcile();
+      const manager = await rotatingCertManager();
       const port = await start({ tls: manager });
       const bundle = manager.caBundle();
       const first = await post(port, bundle, '/healthz', '', {}, 'GET');
@@ -478,11 +485,7 @@ describe('webhook server', () => {
     });
 
     it('serves a rotated certificate to new h2 sessions; an open session keeps its own', async () => {
-      const lifetimes = { servingValidityMs: DAY, servingRotateBeforeMs: 2 * DAY };
-      const manager = new WebhookCertManager({
-        cluster: new InMemoryTlsCluster(), namespace: 'gatehouse-system', serviceName: 'gatehouse-webhook', lifetimes, logger: silentLogger(),
-      });
-      await manager.reconcile();
+      const manager = await rotatingCertManager();
       const port = await start({ tls: manager });
       const bundle = manager.caBundle();
       const before = await h2Session(port, bundle);
