@@ -18,6 +18,7 @@ import { SnapshotClient } from './control-plane/snapshot-client.js';
 import { createSidecarMetrics, type SidecarMetrics } from './metrics/sidecar-metrics.js';
 import { FileSessionRecorder } from './recording/session-recorder.js';
 import { Sidecar, type SnapshotLease } from './sidecar.js';
+import { eventually as waitFor } from '../testing/async-checks.js';
 
 const RULES = '  rules:\n    - {name: read, effect: allow, operations: [read, transaction, session]}';
 const NODE = 'default/app-pod';
@@ -93,14 +94,6 @@ function liveSession(port: number): InteractivePsql {
   const session = new InteractivePsql({ port });
   cleanups.push(() => session.close());
   return session;
-}
-
-async function waitFor(what: string, check: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }
 
 async function expiredGauge(metrics: SidecarMetrics): Promise<number> {

@@ -5,7 +5,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import {
@@ -19,6 +18,7 @@ import {
 import { parseAllDocuments } from 'yaml';
 import { silentLogger } from '../../api/logging/logger.js';
 import { startLoopbackApiServer, type LoopbackApiServer } from '../../e2e/apiserver/loopback-api-server.js';
+import { freePort } from '../../testing/free-port.js';
 
 export const INJECTED_NAMESPACE = 'payments';
 export const BASELINE_NAMESPACE = 'baseline';
@@ -47,15 +47,6 @@ export interface WebhookCluster {
 }
 
 type Manifest = Record<string, unknown> & { kind?: string; metadata?: { name?: string; namespace?: string } };
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer().once('error', reject).listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
 
 async function manifestsIn(folder: string): Promise<Manifest[]> {
   const manifests: Manifest[] = [];

@@ -6,18 +6,9 @@ import { silentLogger } from '../../api/logging/logger.js';
 import { until } from '../../testing/async-checks.js';
 import { SidecarProcess, type SidecarState } from './sidecar-process.js';
 import type { SidecarSpec } from './sidecar-spec.js';
+import { freePort } from '../../testing/free-port.js';
 
 const fakeSidecar = path.join(path.dirname(fileURLToPath(import.meta.url)), 'testdata', 'fake-sidecar.mjs');
-
-async function freePort(): Promise<number> {
-  const net = await import('node:net');
-  return new Promise((resolve) => {
-    const server = net.createServer().listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
 
 describe('SidecarProcess', () => {
   let dir: string;

@@ -114,6 +114,11 @@ export class SnapshotCache implements ConfigWatcher, NodeStatusSource {
   private readonly nodes = new Map<string, NodeEntry>();
   private readonly statuses = new Map<string, Map<string, TypeStatus>>();
   private readonly clock: () => number;
+  /**
+   * Hashes by resource list: the cluster control plane hands every pod of an identity the same
+   * (readonly) lists, so each is hashed once per change, not once per pod.
+   */
+  private readonly versionedLists = new WeakMap<readonly TypedResource[], Pick<TypeSnapshot, 'version' | 'resources'>>();
 
   constructor(options: SnapshotCacheOptions = {}) {
     this.clock = options.clock ?? Date.now;
@@ -129,8 +134,7 @@ export class SnapshotCache implements ConfigWatcher, NodeStatusSource {
     const next = new Map<TypeUrl, TypeSnapshot>();
     const changed: TypeUrl[] = [];
     for (const typeUrl of ALL_TYPE_URLS) {
-      const resources = sets[typeUrl].map(versioned);
-      const version = typeVersion(resources);
+      const { version, resources } = this.versionedList(sets[typeUrl]);
       const previous = entry.types?.get(typeUrl);
       const same = previous?.version === version;
       if (!same) changed.push(typeUrl);
@@ -139,6 +143,16 @@ export class SnapshotCache implements ConfigWatcher, NodeStatusSource {
     entry.types = next;
     this.answerWatches(entry);
     return changed;
+  }
+
+  private versionedList(list: readonly TypedResource[]): Pick<TypeSnapshot, 'version' | 'resources'> {
+    let versionedList = this.versionedLists.get(list);
+    if (!versionedList) {
+      const resources = list.map(versioned);
+      versionedList = { version: typeVersion(resources), resources };
+      this.versionedLists.set(list, versionedList);
+    }
+    return versionedList;
   }
 
   /** Forgets the node (its pod is gone): snapshot and status. Open watches stay until cancelled. */

@@ -1,7 +1,6 @@
 // The CredentialManager's lifecycle with recording issuers and a manual clock: one credential per
 // key, renewal at two thirds of the TTL, rotation for issuers that cannot renew, retries, expiry,
 // re-scoping and revocation on sync, per-key failure isolation, shutdown, and logs without secrets.
-import { Writable } from 'node:stream';
 import { GatehouseError, isGatehouseError } from '../../api/errors.js';
 import type { PolicyRuleT, ProtectedResource } from '../../api/kinds/kinds.js';
 import { createLogger } from '../../api/logging/logger.js';
@@ -11,6 +10,7 @@ import {
 } from './credential-issuer.js';
 import { CredentialManager, type CredentialEvent, type CredentialGrant } from './credential-manager.js';
 import { ManualScheduler } from './manual-scheduler.js';
+import { LogCapture } from '../../testing/log-capture.js';
 
 const T0 = Date.UTC(2030, 0, 1);
 
@@ -72,14 +72,6 @@ function grant(name: string, target: ProtectedResource, rules: readonly PolicyRu
 }
 
 const key = (name: string, target: ProtectedResource) => ({ namespace: 'payments', identity: name, resource: target.metadata.name });
-
-class LogCapture extends Writable {
-  text = '';
-  override _write(chunk: Buffer, _encoding: string, done: () => void): void {
-    this.text += chunk.toString('utf8');
-    done();
-  }
-}
 
 let scheduler: ManualScheduler;
 let dynamic: RecordingIssuer;

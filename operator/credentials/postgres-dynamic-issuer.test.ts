@@ -4,7 +4,6 @@
 // CREATEROLE admin works, and no password ever reaches an error or a log line.
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { Writable } from 'node:stream';
 import pg from 'pg';
 import { isGatehouseError } from '../../api/errors.js';
 import type { AccessPolicy, PolicyRuleT, ProtectedResource } from '../../api/kinds/kinds.js';
@@ -17,17 +16,7 @@ import { CredentialManager, type CredentialEvent, type CredentialGrant } from '.
 import { secretsFromList } from './credential-secret.js';
 import { ManualScheduler } from './manual-scheduler.js';
 import { PostgresDynamicIssuer, randomPassword, type PostgresDynamicIssuerOptions } from './postgres-dynamic-issuer.js';
-
-class LogCapture extends Writable {
-  private readonly chunks: string[] = [];
-  override _write(chunk: Buffer, _encoding: string, done: () => void): void {
-    this.chunks.push(chunk.toString('utf8'));
-    done();
-  }
-  get text(): string {
-    return this.chunks.join('');
-  }
-}
+import { LogCapture } from '../../testing/log-capture.js';
 
 const logs = new LogCapture();
 const logger = createLogger({ level: 'debug', destination: logs });

@@ -66,6 +66,17 @@ function ackedEverywhere(): boolean {
   return current !== undefined && ALL_TYPE_URLS.every((typeUrl) => status?.types[typeUrl]?.ackedVersion === current[typeUrl]);
 }
 
+/** A client that applied and ACKed the sample snapshot, after which its operator stopped. */
+async function appliedThenOperatorStopped(): Promise<Harness & { port: number }> {
+  await serve(samples.ciRunner);
+  const harness = connect();
+  await eventually('initial', ackedEverywhere);
+  const port = fixture.server.port;
+  await fixture.server.close(100);
+  await eventually('disconnected', () => !harness.client.connected);
+  return { ...harness, port };
+}
+
 describe('SnapshotClient applies and acknowledges', () => {
   test('applies the operator\'s snapshot exactly as built, then ACKs every type', async () => {
     await serve(samples.billing);
@@ -128,12 +139,7 @@ describe('SnapshotClient applies and acknowledges', () => {
 
 describe('SnapshotClient reconnects', () => {
   test('keeps the last good snapshot while the operator is down, then re-subscribes and gets the current one', async () => {
-    await serve(samples.ciRunner);
-    const { client, applied } = connect();
-    await eventually('initial', ackedEverywhere);
-    const port = fixture.server.port;
-    await fixture.server.close(100);
-    await eventually('disconnected', () => !client.connected);
+    const { client, applied, port } = await appliedThenOperatorStopped();
     expect(client.lastGood!.version).toBe(samples.ciRunner.version);
     await new Promise((resolve) => setTimeout(resolve, 150)); // a few failed attempts
     const changed = withPolicyRevision(samples.ciRunner, 7);
@@ -144,12 +150,7 @@ describe('SnapshotClient reconnects', () => {
   });
 
   test('an operator restarted with the same content sends nothing and nothing is re-applied', async () => {
-    await serve(samples.ciRunner);
-    const { client, applied } = connect();
-    await eventually('initial', ackedEverywhere);
-    const port = fixture.server.port;
-    await fixture.server.close(100);
-    await eventually('disconnected', () => !client.connected);
+    const { client, applied, port } = await appliedThenOperatorStopped();
     await serve(samples.ciRunner, { port });
     await eventually('reconnected', () => client.connected);
     expect(ackedEverywhere()).toBe(true); // the subscription told the new operator what runs

@@ -4,7 +4,6 @@
 // credential never reaches the app or the logs, even when the login fails.
 import { spawn } from 'node:child_process';
 import { connect, createServer, type AddressInfo } from 'node:net';
-import { Writable } from 'node:stream';
 import pg from 'pg';
 import { createLogger } from '../../api/logging/logger.js';
 import { startPostgres, type PostgresServer, type PostgresUser } from '../../testing/postgres-server.js';
@@ -14,21 +13,11 @@ import { RawClient, firstError } from './testing/raw-client.js';
 import {
   APP_OWNER, eventually, metricSum, preparePaymentsDatabase, startSidecarFixture, type ResourceTlsSettings, type SidecarFixture,
 } from './testing/sidecar-fixture.js';
+import { LogCapture } from '../../testing/log-capture.js';
 
 const RULES = `  rules:
     - {name: app-access, effect: allow, operations: [read, write, call, transaction, session]}
 `;
-
-class LogCapture extends Writable {
-  private readonly chunks: string[] = [];
-  override _write(chunk: Buffer, _encoding: string, done: () => void): void {
-    this.chunks.push(chunk.toString('utf8'));
-    done();
-  }
-  get text(): string {
-    return this.chunks.join('');
-  }
-}
 
 let server: PostgresServer;
 const fixtures: SidecarFixture[] = [];

@@ -138,11 +138,4 @@ export async function startLocalModeRun(setup: LocalModeRunOptions): Promise<Loc
   };
 }
 
-/** Polls until `check` holds; `what` names it in the failure. */
-export async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 5_000, everyMs = 10): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, everyMs));
-  }
-}
+export { eventually as waitFor } from '../../../testing/async-checks.js';

@@ -75,14 +75,7 @@ export async function metricValue(registry: Registry, name: string, labels: Reco
   return match?.value ?? 0;
 }
 
-/** Polls until `check` holds; fails the test with `what` after `timeoutMs`. */
-export async function eventually(what: string, check: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
+export { eventually } from '../../../testing/async-checks.js';
 
 /** A hand-driven protocol client: write requests, await responses, see the final status. */
 export class RawDiscoveryStream {

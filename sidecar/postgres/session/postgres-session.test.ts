@@ -1,7 +1,6 @@
 // PostgresSession against a real PostgreSQL 15 with real clients (psql, node-postgres) and, where a
 // real client cannot be made to misbehave, a raw wire client: the startup, simple-query enforcement,
 // denials and their effect on transactions, live policy reload, recording and metrics.
-import { Writable } from 'node:stream';
 import pg from 'pg';
 import { createLogger } from '../../../api/logging/logger.js';
 import { encodeQuery } from '../protocol/frontend-encoders.js';
@@ -10,6 +9,7 @@ import { RawClient, firstError } from '../testing/raw-client.js';
 import {
   APP_OWNER, eventually, metricSum, rejection, runProcess, startSidecarFixture, type RecordedEvent, type SidecarFixture,
 } from '../testing/sidecar-fixture.js';
+import { LogCapture } from '../../../testing/log-capture.js';
 
 const RULES = `  rules:
     - {name: app-access, effect: allow, operations: [read, write, delete, transaction, session]}
@@ -22,18 +22,6 @@ const RULES = `  rules:
 const READ_ONLY = `  rules:
     - {name: read-only, effect: allow, operations: [read, session, transaction]}
 `;
-
-/** Collects pino's JSON lines, to prove what never reaches a log. */
-class LogCapture extends Writable {
-  readonly lines: string[] = [];
-  override _write(chunk: Buffer, _encoding: string, done: () => void): void {
-    this.lines.push(chunk.toString('utf8'));
-    done();
-  }
-  get text(): string {
-    return this.lines.join('');
-  }
-}
 
 const logs = new LogCapture();
 let f: SidecarFixture;

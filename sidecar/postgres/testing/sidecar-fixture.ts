@@ -15,6 +15,7 @@ import { startPostgres, type PostgresServer, type PostgresServerOptions, type Po
 import { createSidecarMetrics, type SidecarMetrics } from '../../metrics/sidecar-metrics.js';
 import { FileSessionRecorder } from '../../recording/session-recorder.js';
 import { Sidecar, type SidecarOptions } from '../../sidecar.js';
+import { eventually as pollUntil } from '../../../testing/async-checks.js';
 
 const run = promisify(execFile);
 
@@ -274,10 +275,6 @@ export async function rejection(promise: Promise<unknown>): Promise<pg.DatabaseE
 }
 
 /** Polls `check` until it holds (for effects that land asynchronously, like a session's end). */
-export async function eventually(check: () => Promise<boolean> | boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
+export function eventually(check: () => Promise<boolean> | boolean, timeoutMs = 5000): Promise<void> {
+  return pollUntil('condition', check, timeoutMs, 25);
 }

@@ -16,6 +16,7 @@ import { sendCancel } from './cancel-request.js';
 import { md5PasswordHash } from './md5-password.js';
 import { connectUpstream, type UpstreamConnection, type UpstreamConnectionOptions } from './upstream-connection.js';
 import type { UpstreamTlsOptions } from './upstream-transport.js';
+import { eventually } from '../../../testing/async-checks.js';
 
 // ---- a minimal client over the handed-over socket, using only the codec ----
 
@@ -496,12 +497,8 @@ describe('connectUpstream against a real PostgreSQL with TLS', () => {
   });
 });
 
-async function waitFor(condition: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
+function waitFor(condition: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  return eventually('condition', condition, timeoutMs, 25);
 }
 
 /** A self-signed CA that signed nothing the server uses. */
