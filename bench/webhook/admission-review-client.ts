@@ -3,8 +3,12 @@
 // handling in the number. Two transports: HTTP/2 (one TLS session multiplexing every concurrent
 // review, what the kube-apiserver's Go client negotiates when the server offers h2) and HTTP/1.1
 // keep-alive with one connection per review in flight.
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import http2 from 'node:http2';
+import os from 'node:os';
+import path from 'node:path';
 import https from 'node:https';
 import { performance } from 'node:perf_hooks';
 import type { V1Pod } from '@kubernetes/client-node';
@@ -16,7 +20,8 @@ export interface DirectBurstResult {
   readonly patched: number;
 }
 
-function review(namespace: string, pod: V1Pod): string {
+/** The AdmissionReview the API server would send for creating `pod` in `namespace`. */
+export function review(namespace: string, pod: V1Pod): string {
   return JSON.stringify({
     apiVersion: 'admission.k8s.io/v1',
     kind: 'AdmissionReview',
@@ -121,4 +126,41 @@ export async function directBurst(transport: WebhookTransport, namespace: string
     if (response?.allowed && response.patch) patched++;
   }));
   return { latency: summarize(timings), patched };
+}
+
+/**
+ * The same burst sent by h2load (nghttp2's load generator, Debian package nghttp2-client): `count`
+ * copies of `body` as concurrent streams on one HTTP/2 connection, timed per stream from submission
+ * to the end of the answer. A C client spends a few microseconds per request where node's HTTP/2
+ * client spends 0.1-0.4 ms, which on a 2-core machine otherwise lands in the webhook's p99 (the
+ * kube-apiserver is a Go client, closer to h2load). The connection is new each time: its TLS
+ * handshake comes before the first stream and is not in the timings. h2load does not show the
+ * answers' bodies, so the caller checks one answer to the same body another way.
+ */
+export async function h2loadBurst(url: string, body: string, count: number): Promise<LatencySummary> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'gatehouse-h2load-'));
+  try {
+    const bodyFile = path.join(dir, 'review.json');
+    const logFile = path.join(dir, 'requests.tsv');
+    await writeFile(bodyFile, body);
+    const args = ['-n', String(count), '-c', '1', '-m', String(count), '-d', bodyFile, '-H', 'content-type: application/json', '--log-file', logFile, url];
+    const stdout = await new Promise<string>((resolve, reject) => {
+      execFile('h2load', args, { timeout: 60_000 }, (error, out, err) => {
+        if (error && (error as NodeJS.ErrnoException).code === 'ENOENT') reject(new Error('h2load is not installed: apt-get install nghttp2-client (or leave h2load out of --protocols)'));
+        else if (error) reject(new Error(`h2load failed: ${err || out || error.message}`));
+        else resolve(out);
+      });
+    });
+    // h2load falls back to HTTP/1.1 only when told to; anything else here is a server without h2.
+    if (!/Application protocol: h2\b/.test(stdout)) throw new Error(`h2load did not negotiate h2:\n${stdout}`);
+    // Columns: start (µs since the epoch), HTTP status, µs until the end of the answer.
+    const rows = (await readFile(logFile, 'utf8')).trim().split('\n').filter(Boolean).map((line) => line.split('\t').map(Number));
+    const failed = rows.filter((row) => row[1] !== 200);
+    if (rows.length !== count || failed.length > 0) {
+      throw new Error(`h2load: ${rows.length} of ${count} requests logged, ${failed.length} not HTTP 200 (statuses ${[...new Set(failed.map((row) => row[1]))].join(', ')})\n${stdout}`);
+    }
+    return summarize(rows.map((row) => row[2]! / 1000));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }

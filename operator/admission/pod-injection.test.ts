@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { isGatehouseError } from '../../api/errors.js';
 import type { JsonObject, JsonValue } from './json-patch.js';
 import {
@@ -291,5 +292,57 @@ describe('injectSidecar: the patch', () => {
     // Everything that was in the pod is still there, unchanged.
     expect(patched.metadata.annotations!.team).toBe('payments');
     expect((patched.spec.volumes![0] as JsonObject).name).toBe('cache');
+  });
+});
+
+describe('injectSidecar: the patch against any pod (property)', () => {
+  const variable = fc.record({ name: fc.constantFrom('PGHOST', 'DATABASE_URL', 'LOG_LEVEL', 'A/B', 'T~1'), value: fc.constantFrom('x', '127.0.0.9', '') });
+  const container = (prefix: string) => fc.record({
+    name: fc.constantFrom(`${prefix}-a`, `${prefix}-b`, `${prefix}-c`),
+    image: fc.constant('example/app:1.0'),
+    env: fc.option(fc.uniqueArray(variable, { selector: (entry) => entry.name, maxLength: 4 }), { nil: undefined }),
+  }, { requiredKeys: ['name', 'image'] });
+  const pod = fc.record({
+    metadata: fc.record({
+      name: fc.constant('p'),
+      labels: fc.option(fc.dictionary(fc.constantFrom('app', 'team'), fc.constantFrom('x', 'y')), { nil: undefined }),
+      annotations: fc.option(fc.dictionary(fc.constantFrom('team', 'example.com/owner', 'a~b', 'gatehouse.dev/identity'), fc.constantFrom('1', 'stale')), { nil: undefined }),
+    }, { requiredKeys: ['name'] }),
+    spec: fc.record({
+      serviceAccountName: fc.constant('ci-runner'),
+      containers: fc.array(container('app'), { minLength: 1, maxLength: 3 }),
+      initContainers: fc.option(fc.array(container('init'), { maxLength: 2 }), { nil: undefined }),
+      volumes: fc.option(fc.array(fc.record({ name: fc.constantFrom('cache', 'data'), emptyDir: fc.constant({}) }), { maxLength: 2 }), { nil: undefined }),
+    }, { requiredKeys: ['serviceAccountName', 'containers'] }),
+  });
+  const transparent = fc.boolean();
+
+  it('applies cleanly and adds only the sidecar, its volumes, the client env and the annotations', () => {
+    fc.assert(fc.property(pod, transparent, (generated, redirect) => {
+      const original = JSON.parse(JSON.stringify(generated)) as PodLike & InjectedPod;
+      if (redirect) original.metadata.annotations = { ...original.metadata.annotations, 'gatehouse.dev/transparent': 'true' };
+      const before = JSON.parse(JSON.stringify(original)) as InjectedPod;
+      const { patched } = injectAndApply(original);
+      expect(original).toEqual(before); // the raw original is left alone
+      const injectedNames = redirect ? [REDIRECT_CONTAINER, SIDECAR_CONTAINER] : [SIDECAR_CONTAINER];
+      const init = patched.spec.initContainers ?? [];
+      expect(init.map((entry) => entry.name)).toEqual([...injectedNames, ...(before.spec.initContainers ?? []).map((entry) => entry.name)]);
+      const appContainers = [...patched.spec.containers, ...init.slice(injectedNames.length)];
+      const originals = [...before.spec.containers, ...(before.spec.initContainers ?? [])];
+      appContainers.forEach((entry, index) => {
+        const own = originals[index]!;
+        // The container's own variables come first, unchanged; each client variable appears once, the pod's value winning.
+        expect((entry.env ?? []).slice(0, own.env?.length ?? 0)).toEqual(own.env ?? []);
+        for (const name of ['PGHOST', 'PGPORT', 'DATABASE_URL']) expect((entry.env ?? []).filter((item) => item.name === name)).toHaveLength(1);
+        expect(envOf(entry).PGHOST).toBe(envOf(own).PGHOST ?? '127.0.0.1');
+        expect({ ...entry, env: undefined }).toEqual({ ...own, env: undefined });
+      });
+      const volumes = patched.spec.volumes ?? [];
+      expect(volumes.slice(0, before.spec.volumes?.length ?? 0)).toEqual(before.spec.volumes ?? []);
+      expect(volumes.slice(before.spec.volumes?.length ?? 0).map((entry) => entry.name)).toEqual(
+        redirect ? ['gatehouse-token', 'gatehouse-spool', 'gatehouse-xtables'] : ['gatehouse-token', 'gatehouse-spool']);
+      expect(patched.metadata.annotations).toEqual({ ...before.metadata.annotations, 'gatehouse.dev/injected': 'true', 'gatehouse.dev/identity': 'ci-runner' });
+      expect(patched.metadata.labels).toEqual(before.metadata.labels);
+    }), { numRuns: 300 });
   });
 });

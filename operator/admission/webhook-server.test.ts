@@ -2,7 +2,9 @@ import { connect, type ClientHttp2Session } from 'node:http2';
 import { request } from 'node:https';
 import type { TLSSocket } from 'node:tls';
 import { Registry } from 'prom-client';
-import { silentLogger } from '../../api/logging/logger.js';
+import { createLogger, silentLogger } from '../../api/logging/logger.js';
+import { LogCapture } from '../../testing/log-capture.js';
+import { eventually } from '../../testing/async-checks.js';
 import type { Secret } from '../../api/manifests/config.js';
 import { issueCa, issueServingCertificate, type KeyedCertificate } from '../certs/certificate-authority.js';
 import { StaticCertificateSource } from '../certs/certificate-source.js';
@@ -525,6 +527,38 @@ describe('webhook server', () => {
         outgoing.end();
       });
       expect(keepAlive).toBe('timeout=5');
+    });
+
+    it('survives a client that resets its stream before the answer, and answers the next one', async () => {
+      let release: () => void = () => undefined;
+      let calls = 0;
+      const slowFirst = () => (++calls === 1
+        ? new Promise<InjectionContext>((resolve) => { release = () => resolve(injectionContext()); })
+        : injectionContext());
+      const log = new LogCapture();
+      const port = await start({ injection: slowFirst, logger: createLogger({ level: 'info', destination: log }) });
+      const session = await h2Session(port, ca.certPem);
+      try {
+        const stream = session.request({ ':method': 'POST', ':path': '/mutate-pods', 'content-type': 'application/json' });
+        stream.on('error', () => undefined);
+        stream.end(podReview(appPod(), 'uid-gone'));
+        await eventually('the review reached the injection lookup', () => calls === 1);
+        const closed = new Promise((resolve) => stream.once('close', resolve));
+        stream.close(8); // NGHTTP2_CANCEL, as Go's client does when its context is cancelled
+        await closed;
+        // Time for the server to read the RST_STREAM: the decision then finds its stream gone.
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        release();
+        const reply = await h2Post(session, '/mutate-pods', podReview(appPod(), 'uid-next'));
+        expect(responseOf(reply).uid).toBe('uid-next');
+        expect(responseOf(reply).allowed).toBe(true);
+      } finally {
+        session.close();
+      }
+      // The abandoned review was still decided (and counted); only its answer had nowhere to go.
+      await eventually('both reviews counted', async () => /gatehouse_admission_requests_total\{[^}]*outcome="patched"[^}]*\} 2/.test(await registry.metrics()));
+      expect(log.text).toContain('uid-gone');
+      expect(log.text).not.toMatch(/"level":(50|60)/);
     });
 
     it('drains an h2 stream in flight on close and refuses new sessions', async () => {
