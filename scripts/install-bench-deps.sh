@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs what `npm run bench:postgres` needs on a Debian machine, skipping what is already there:
-# the test dependencies (PostgreSQL server, psql, pgbench) plus the proxies the sidecar is compared
-# with (pgbouncer, haproxy). Safe to run repeatedly.
+# Installs what the benchmarks need on a Debian machine, skipping what is already there: the test
+# dependencies (PostgreSQL server, psql, pgbench), the proxies `npm run bench:postgres` compares the
+# sidecar with (pgbouncer, haproxy), and h2load (nghttp2-client), the HTTP/2 load generator of
+# `npm run bench:webhook`. Safe to run repeatedly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,6 +11,7 @@ bash scripts/install-test-deps.sh
 missing=()
 command -v pgbouncer >/dev/null 2>&1 || missing+=(pgbouncer)
 command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)
+command -v h2load >/dev/null 2>&1 || missing+=(nghttp2-client)
 
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi

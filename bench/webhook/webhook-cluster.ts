@@ -74,6 +74,7 @@ const PLURALS: Record<string, string> = {
 };
 
 export interface WebhookClusterOptions {
+  /** The operator's --log-level; by default info, what the chart and config/deploy run it with. */
   readonly operatorLogLevel?: string;
   /** Write a V8 CPU profile of the operator into this folder when it exits (node --cpu-prof). */
   readonly operatorCpuProfileDir?: string;
@@ -114,7 +115,7 @@ export async function startWebhookCluster(repoRoot: string, options: WebhookClus
     const profiling = options.operatorCpuProfileDir ? ['--cpu-prof', '--cpu-prof-dir', options.operatorCpuProfileDir] : [];
     operator = spawn(process.execPath, [...profiling, main, 'operator', '--kubeconfig', kubeconfigPath, '--namespace', OPERATOR_NAMESPACE,
       '--host', '127.0.0.1', '--webhook-port', String(webhookPort), '--admin-port', String(adminPort),
-      '--control-plane-port', String(controlPlanePort), '--log-level', options.operatorLogLevel ?? 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      '--control-plane-port', String(controlPlanePort), '--log-level', options.operatorLogLevel ?? 'info'], { stdio: ['ignore', 'pipe', 'pipe'] });
     operator.stderr?.on('data', (chunk: Buffer) => { logs += chunk.toString('utf8'); });
     const caBundle = await waitForReady(operator, admission, adminPort, () => logs);
     return {

@@ -536,7 +536,7 @@ describe('webhook server', () => {
         ? new Promise<InjectionContext>((resolve) => { release = () => resolve(injectionContext()); })
         : injectionContext());
       const log = new LogCapture();
-      const port = await start({ injection: slowFirst, logger: createLogger({ level: 'info', destination: log }) });
+      const port = await start({ injection: slowFirst, logger: createLogger({ level: 'debug', destination: log }) });
       const session = await h2Session(port, ca.certPem);
       try {
         const stream = session.request({ ':method': 'POST', ':path': '/mutate-pods', 'content-type': 'application/json' });

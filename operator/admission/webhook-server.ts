@@ -380,7 +380,10 @@ class AdmissionHandler {
     const log = this.options.logger;
     try {
       const result = injectSidecar(pod, { ...context, namespace });
-      log.info({ ...about, injected: result.injected, reason: result.reason, dryRun: admission.dryRun === true }, 'pod admission');
+      // An injection shows on the pod itself (annotations) and in the metrics, and a scale-up admits pods by the
+      // hundred: logged at debug. A pod left without a sidecar is the one someone asks about: at info, with why.
+      if (result.injected) log.debug({ ...about, injected: true, reason: result.reason, dryRun: admission.dryRun === true }, 'pod admission');
+      else log.info({ ...about, injected: false, reason: result.reason, dryRun: admission.dryRun === true }, 'pod admission');
       return { response: allow(admission.uid, { patch: result.patch }), outcome: result.patch.length > 0 ? 'patched' : 'allowed' };
     } catch (error) {
       // A pod that asks for something Gatehouse cannot give safely is refused on its merits.

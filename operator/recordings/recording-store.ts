@@ -308,6 +308,9 @@ export class RecordingStore {
   private async write(part: OpenPart, text: string): Promise<void> {
     const bytes = Buffer.from(text, 'utf8');
     await part.handle.appendFile(bytes);
+    // Acknowledged events leave the sidecar's spool for good: they must be on disk before the answer,
+    // not in the page cache of a node that may crash.
+    await part.handle.datasync();
     this.options.metrics.bytesWritten.inc(bytes.length);
   }
 
@@ -365,6 +368,8 @@ export class RecordingStore {
     await mkdir(folder, { recursive: true });
     const path = join(folder, partFileName(session, part));
     const handle = await open(path, 'wx');
+    // The new file's directory entry is made durable too, or a crash could keep the data and lose the name.
+    await syncDirectory(folder);
     const chain = RecordingChain.start(header);
     const opened: OpenPart = { path, chain, handle };
     state.open = opened;
@@ -519,4 +524,13 @@ async function readFacts(path: string): Promise<FileFacts> {
     else if (isSealLine(value)) seal = { status: value.status, checkpoint: value.checkpoint };
   }
   return { header, events, ...(seal ? { seal } : {}) };
+}
+
+async function syncDirectory(path: string): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
 }
