@@ -5,7 +5,7 @@
 // is deployed (--tsx runs it through the TypeScript loader instead, which adds ~30 MiB of loader
 // to its RSS); the sidecars run in fleet processes.
 // Run: node --import tsx bench/controlplane/run.ts [--sidecars 1000] [--fleets 1] [--rounds 3]
-//        [--debounce-ms 50] [--plaintext] [--tsx] [--operator-node-options "--max-semi-space-size=8"]
+//        [--debounce-ms 50] [--plaintext] [--tsx] [--operator-node-options=--max-semi-space-size=8]
 import { execFile, fork, type ChildProcess } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { mkdtemp, symlink, writeFile } from 'node:fs/promises';

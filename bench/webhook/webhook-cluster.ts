@@ -73,11 +73,16 @@ const PLURALS: Record<string, string> = {
   AccessPolicy: 'accesspolicies',
 };
 
+/** The NODE_OPTIONS images/operator.Dockerfile sets (webhook-cluster.test.ts holds the two together). */
+export const OPERATOR_IMAGE_NODE_OPTIONS: readonly string[] = ['--max-semi-space-size=8'];
+
 export interface WebhookClusterOptions {
   /** The operator's --log-level; by default info, what the chart and config/deploy run it with. */
   readonly operatorLogLevel?: string;
   /** Write a V8 CPU profile of the operator into this folder when it exits (node --cpu-prof). */
   readonly operatorCpuProfileDir?: string;
+  /** node flags of the operator process; by default the operator image's NODE_OPTIONS (images/operator.Dockerfile). */
+  readonly operatorNodeOptions?: readonly string[];
 }
 
 export async function startWebhookCluster(repoRoot: string, options: WebhookClusterOptions = {}): Promise<WebhookCluster> {
@@ -113,7 +118,7 @@ export async function startWebhookCluster(repoRoot: string, options: WebhookClus
   try {
     await seed(repoRoot, core, custom, admission);
     const profiling = options.operatorCpuProfileDir ? ['--cpu-prof', '--cpu-prof-dir', options.operatorCpuProfileDir] : [];
-    operator = spawn(process.execPath, [...profiling, main, 'operator', '--kubeconfig', kubeconfigPath, '--namespace', OPERATOR_NAMESPACE,
+    operator = spawn(process.execPath, [...(options.operatorNodeOptions ?? OPERATOR_IMAGE_NODE_OPTIONS), ...profiling, main, 'operator', '--kubeconfig', kubeconfigPath, '--namespace', OPERATOR_NAMESPACE,
       '--host', '127.0.0.1', '--webhook-port', String(webhookPort), '--admin-port', String(adminPort),
       '--control-plane-port', String(controlPlanePort), '--log-level', options.operatorLogLevel ?? 'info'], { stdio: ['ignore', 'pipe', 'pipe'] });
     operator.stderr?.on('data', (chunk: Buffer) => { logs += chunk.toString('utf8'); });
