@@ -19,6 +19,7 @@ import { DEFAULT_TLS_SECRET } from './certs/webhook-cert-manager.js';
 import { startLoopbackApiServer, type LoopbackApiServer } from '../e2e/apiserver/loopback-api-server.js';
 import { RawDiscoveryStream, TEST_TLS } from './control-plane/testing/discovery-fixture.js';
 import { INJECTED_ANNOTATION } from './cluster-control-plane/sidecar-pods.js';
+import { INJECTED_LABEL } from './admission/pod-injection.js';
 import { createKubeClient, RESOURCE_TYPES, type KubeClient, type KubeObject, type ResourceType } from './kube/kube-client.js';
 import { LEASE_NAME, startOperator, type RunningOperator } from './operator.js';
 import { CREDENTIALS_FINALIZER } from './reconcile/resource-reconciler.js';
@@ -217,14 +218,23 @@ describe('gatehouse operator against the loopback API server', () => {
 
   test('a pod with the sidecar gets its snapshot over TLS with its token; a deleted policy reaches it within 2 s; a deleted pod is dropped', async () => {
     const running = await operator();
+    // The operator watches labelled pods only: an unlabelled one (not injected by the webhook) never reaches its
+    // cache. Created first, so a watch of every pod would deliver it before the labelled one below.
+    await create(RESOURCE_TYPES.pods, {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'unlabelled-1', namespace: NS, annotations: { [INJECTED_ANNOTATION]: 'true' } },
+      spec: { serviceAccountName: 'ci-runner', containers: [{ name: 'app', image: 'example/app' }] },
+    });
     const pod = await create(RESOURCE_TYPES.pods, {
       apiVersion: 'v1',
       kind: 'Pod',
-      metadata: { name: 'ci-job-1', namespace: NS, annotations: { [INJECTED_ANNOTATION]: 'true' } },
+      metadata: { name: 'ci-job-1', namespace: NS, labels: { [INJECTED_LABEL]: 'true' }, annotations: { [INJECTED_ANNOTATION]: 'true' } },
       spec: { serviceAccountName: 'ci-runner', containers: [{ name: 'app', image: 'example/app' }] },
     });
     const token = await apiServer.issueServiceAccountToken({ namespace: NS, serviceAccount: 'ci-runner', audiences: ['gatehouse'], pod: { name: 'ci-job-1', uid: pod.metadata.uid! } });
     await eventually('the pod is served', async () => (running.controlPlane.nodeIds().includes(`${NS}/ci-job-1`) ? true : undefined));
+    expect(running.controlPlane.nodeIds()).not.toContain(`${NS}/unlabelled-1`);
 
     const stream = new RawDiscoveryStream(loadDiscoveryProto(), `127.0.0.1:${running.ports.controlPlane}`, ChannelCredentials.createSsl(Buffer.from(TEST_TLS.caPem)));
     streams.push(stream);
@@ -343,6 +353,7 @@ describe('gatehouse operator against the loopback API server', () => {
         spec: { serviceAccountName: 'billing', containers: [{ name: 'app', image: 'example/app' }] },
       }) as KubeObject & { spec: { initContainers?: { name: string }[] } };
       expect(pod.metadata.annotations?.[INJECTED_ANNOTATION]).toBe('true');
+      expect(pod.metadata.labels?.[INJECTED_LABEL]).toBe('true');
       expect(pod.spec.initContainers?.map((container) => container.name)).toContain(SIDECAR_CONTAINER);
       await eventually('the injected pod is served', async () => (running.controlPlane.nodeIds().includes(`${NS}/billing-web-1`) ? true : undefined));
 

@@ -16,7 +16,7 @@ import { loadDiscoveryProto } from '../api/proto/discovery-proto.js';
 import { startAdminServer, type AdminServer } from '../sidecar/admin/admin-server.js';
 import type { ClusterObjects } from './admission/gatehouse-validation.js';
 import { IdentityAccessCache, type IdentityAccess } from './admission/identity-access-cache.js';
-import type { InjectionContext, PodLike } from './admission/pod-injection.js';
+import { INJECTED_LABEL, type InjectionContext, type PodLike } from './admission/pod-injection.js';
 import { startWebhookServer, type WebhookServer } from './admission/webhook-server.js';
 import { createClusterApprovals, type ClusterApprovals } from './approvals/cluster-approvals.js';
 import type { NotificationTargets } from './approvals/approval-notifier.js';
@@ -170,6 +170,12 @@ const WATCHED: Record<WatchedKind | 'Pod' | 'Namespace', ResourceType> = {
 
 type Informers = Record<WatchedKind | 'Pod' | 'Namespace', Informer<KubeObject>>;
 
+/**
+ * Only pods the injection webhook labelled: those are the ones the control plane serves, and
+ * caching every pod of a large cluster would cost the operator memory and a watch event per pod.
+ */
+const SELECTORS: Partial<Record<keyof Informers, string>> = { Pod: `${INJECTED_LABEL}=true` };
+
 /** Informers are typed by the Kubernetes layer's KubeObject; the stores hand out the API's own types. */
 function storeOf<T>(informer: Informer<KubeObject>): ObjectStore<T> {
   return {
@@ -199,7 +205,8 @@ async function serviceAccountVerifier(api: ApiServerAccess, mode: IdentityVerifi
 function startInformers(client: KubeClient, logger: Logger, metrics: KubeMetrics): Informers {
   const informers = {} as Informers;
   for (const [kind, type] of Object.entries(WATCHED) as [keyof Informers, ResourceType][]) {
-    informers[kind] = new Informer<KubeObject>({ client, type, logger, metrics });
+    const labelSelector = SELECTORS[kind];
+    informers[kind] = new Informer<KubeObject>({ client, type, logger, metrics, ...(labelSelector === undefined ? {} : { labelSelector }) });
   }
   return informers;
 }

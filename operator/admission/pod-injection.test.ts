@@ -280,6 +280,7 @@ describe('injectSidecar: the patch', () => {
     expect(paths).toEqual([
       'add /metadata/annotations/gatehouse.dev~1identity',
       'add /metadata/annotations/gatehouse.dev~1injected',
+      'add /metadata/labels/gatehouse.dev~1injected',
       'add /spec/containers/0/env/1',
       'add /spec/containers/0/env/2',
       'add /spec/containers/0/env/3',
@@ -305,7 +306,7 @@ describe('injectSidecar: the patch against any pod (property)', () => {
   const pod = fc.record({
     metadata: fc.record({
       name: fc.constant('p'),
-      labels: fc.option(fc.dictionary(fc.constantFrom('app', 'team'), fc.constantFrom('x', 'y')), { nil: undefined }),
+      labels: fc.option(fc.dictionary(fc.constantFrom('app', 'team', 'gatehouse.dev/injected'), fc.constantFrom('x', 'false')), { nil: undefined }),
       annotations: fc.option(fc.dictionary(fc.constantFrom('team', 'example.com/owner', 'a~b', 'gatehouse.dev/identity'), fc.constantFrom('1', 'stale')), { nil: undefined }),
     }, { requiredKeys: ['name'] }),
     spec: fc.record({
@@ -317,7 +318,7 @@ describe('injectSidecar: the patch against any pod (property)', () => {
   });
   const transparent = fc.boolean();
 
-  it('applies cleanly and adds only the sidecar, its volumes, the client env and the annotations', () => {
+  it('applies cleanly and adds only the sidecar, its volumes, the client env, the label and the annotations', () => {
     fc.assert(fc.property(pod, transparent, (generated, redirect) => {
       const original = JSON.parse(JSON.stringify(generated)) as PodLike & InjectedPod;
       if (redirect) original.metadata.annotations = { ...original.metadata.annotations, 'gatehouse.dev/transparent': 'true' };
@@ -342,7 +343,8 @@ describe('injectSidecar: the patch against any pod (property)', () => {
       expect(volumes.slice(before.spec.volumes?.length ?? 0).map((entry) => entry.name)).toEqual(
         redirect ? ['gatehouse-token', 'gatehouse-spool', 'gatehouse-xtables'] : ['gatehouse-token', 'gatehouse-spool']);
       expect(patched.metadata.annotations).toEqual({ ...before.metadata.annotations, 'gatehouse.dev/injected': 'true', 'gatehouse.dev/identity': 'ci-runner' });
-      expect(patched.metadata.labels).toEqual(before.metadata.labels);
+      // The label the operator's pod watch selects on.
+      expect(patched.metadata.labels).toEqual({ ...before.metadata.labels, 'gatehouse.dev/injected': 'true' });
     }), { numRuns: 300 });
   });
 });

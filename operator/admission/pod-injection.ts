@@ -14,6 +14,11 @@ export { SIDECAR_UID } from './transparent-redirect.js';
 
 export const INJECT_LABEL = 'gatehouse.dev/inject';
 export const INJECTED_ANNOTATION = 'gatehouse.dev/injected';
+/**
+ * Also a label on every injected pod: the operator watches only pods with it (a label selector),
+ * rather than caching every pod of the cluster to find the few that carry a sidecar.
+ */
+export const INJECTED_LABEL = 'gatehouse.dev/injected';
 export const IDENTITY_ANNOTATION = 'gatehouse.dev/identity';
 export const SIDECAR_IMAGE_ANNOTATION = 'gatehouse.dev/sidecar-image';
 export const TRANSPARENT_ANNOTATION = 'gatehouse.dev/transparent';
@@ -121,7 +126,7 @@ export function injectSidecar(pod: PodLike, context: InjectionContext): Injectio
   const injected: JsonObject[] = redirected ? [redirectContainer(options.image, resources), sidecarContainer(options, context)] : [sidecarContainer(options, context)];
   prepend(spec, 'initContainers', injected, '/spec/initContainers', patch);
   append(spec, 'volumes', volumes(redirected), '/spec/volumes', patch);
-  annotate(pod, context.identity!, patch);
+  markInjected(pod, context.identity!, patch);
   const mode = options.transparent ? 'transparent' : 'explicit';
   const names = resources.map((resource) => resource.metadata.name).join(', ') || 'none';
   return { patch, reason: `injected for identity ${context.identity} (${mode} mode; resources: ${names})`, injected: true };
@@ -264,16 +269,26 @@ function volumes(transparent: boolean): JsonObject[] {
   return transparent ? [token, spool, { name: XTABLES_VOLUME, emptyDir: { medium: 'Memory', sizeLimit: '1Mi' } }] : [token, spool];
 }
 
-function annotate(pod: PodLike, identity: string, patch: JsonPatchOperation[]): void {
-  const added = { [INJECTED_ANNOTATION]: 'true', [IDENTITY_ANNOTATION]: identity };
-  if (!isJsonObject(pod.metadata)) {
-    patch.push({ op: 'add', path: '/metadata', value: { annotations: added } });
-  } else if (!isJsonObject(pod.metadata.annotations)) {
-    patch.push({ op: pod.metadata.annotations === undefined ? 'add' : 'replace', path: '/metadata/annotations', value: added });
-  } else {
-    for (const [key, value] of Object.entries(added)) {
-      const op = pod.metadata.annotations[key] === undefined ? 'add' : 'replace';
-      patch.push({ op, path: `/metadata/annotations/${pointerSegment(key)}`, value });
+/** The injected label and annotations, added to (or replacing the values of) what the pod has. */
+function markInjected(pod: PodLike, identity: string, patch: JsonPatchOperation[]): void {
+  const additions = {
+    labels: { [INJECTED_LABEL]: 'true' },
+    annotations: { [INJECTED_ANNOTATION]: 'true', [IDENTITY_ANNOTATION]: identity },
+  };
+  const metadata = pod.metadata;
+  if (!isJsonObject(metadata)) {
+    patch.push({ op: 'add', path: '/metadata', value: additions });
+    return;
+  }
+  for (const field of ['labels', 'annotations'] as const) {
+    const entries = additions[field];
+    const existing: unknown = metadata[field];
+    if (!isJsonObject(existing)) {
+      patch.push({ op: existing === undefined ? 'add' : 'replace', path: `/metadata/${field}`, value: entries });
+      continue;
+    }
+    for (const [key, value] of Object.entries(entries)) {
+      patch.push({ op: existing[key] === undefined ? 'add' : 'replace', path: `/metadata/${field}/${pointerSegment(key)}`, value });
     }
   }
 }
