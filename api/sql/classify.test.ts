@@ -202,6 +202,21 @@ describe('SqlClassifier', () => {
     expect(classifier.stats.misses).toBe(4);
   });
 
+  test('answers a run of one shape from its last lookup, interleaved shapes correctly, and keeps the cache\'s order', () => {
+    const classifier = new SqlClassifier({ cacheSize: 2 });
+    const reading = classifier.classify('SELECT * FROM orders WHERE id = 1');
+    expect(classifier.classify('SELECT * FROM orders WHERE id = 2')).toBe(reading);
+    const deleting = classifier.classify('DELETE FROM orders WHERE id = 3');
+    expect(deleting.operation).toBe('delete');
+    expect(classifier.classify('SELECT * FROM orders WHERE id = 4')).toBe(reading); // from the cache: now the most recent
+    expect(classifier.classify('SELECT * FROM orders WHERE id = 5')).toBe(reading);
+    expect(classifier.classify('UPDATE orders SET paid = true WHERE id = 6').operation).toBe('write'); // evicts the DELETE
+    expect(classifier.stats).toEqual({ hits: 3, misses: 3, size: 2 });
+    expect(classifier.classify('SELECT * FROM orders WHERE id = 7')).toBe(reading);
+    expect(classifier.classify('DELETE FROM orders WHERE id = 8').operation).toBe('delete');
+    expect(classifier.stats).toEqual({ hits: 4, misses: 4, size: 2 });
+  });
+
   test('stays within its bound whatever it is fed', () => {
     const classifier = new SqlClassifier({ cacheSize: 50 });
     for (let index = 0; index < 500; index += 1) classifier.classify(`SELECT c${index}`);

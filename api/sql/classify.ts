@@ -955,6 +955,14 @@ export class SqlClassifier {
   readonly #maxCachedTextLength: number;
   #hits = 0;
   #misses = 0;
+  /**
+   * The key and entry of the last lookup that found or stored one. A session tends to send one
+   * shape after another, and comparing a new key with the last one costs less than hashing it for
+   * the cache (a new string every statement). That entry is the cache's most recently used, so
+   * answering from here leaves the cache's order as a lookup there would.
+   */
+  #lastKey: string | undefined;
+  #lastEntry: CacheEntry | undefined;
 
   constructor(options: SqlClassifierOptions = {}) {
     this.#cache = new StatementCache<CacheEntry>(options.cacheSize ?? 10_000);
@@ -974,17 +982,27 @@ export class SqlClassifier {
     assertParserLoaded();
     const cacheable = text.length <= this.#maxCachedTextLength;
     const key = cacheable ? (statementShape(text) ?? text) : text;
-    let entry = cacheable ? this.#cache.get(key) : undefined;
+    let entry = !cacheable ? undefined : key === this.#lastKey ? this.#lastEntry : this.#cache.get(key);
     if (entry !== undefined) {
       this.#hits += 1;
+      // The last key stays the string the cache hashed and flattened, which compares fastest.
+      if (entry !== this.#lastEntry) this.#remember(key, entry);
       return answer(entry, context);
     }
     this.#misses += 1;
     const evaluated = evaluate(text, context);
     entry = evaluated.entry;
     // A parse error quotes the text near the error: cached only under the exact text it came from.
-    if (cacheable && (entry.kind !== 'failed' || key === text)) this.#cache.set(key, entry);
+    if (cacheable && (entry.kind !== 'failed' || key === text)) {
+      this.#cache.set(key, entry);
+      this.#remember(key, entry);
+    }
     return evaluated.classification ?? answer(entry, context);
+  }
+
+  #remember(key: string, entry: CacheEntry): void {
+    this.#lastKey = key;
+    this.#lastEntry = entry;
   }
 }
 

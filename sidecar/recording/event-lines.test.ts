@@ -62,6 +62,44 @@ describe('eventLine', () => {
     );
   });
 
+  test('lines stay exact over sequences that repeat and change operation, decision, rule and command', () => {
+    // Few distinct values, so consecutive events often share them (the remembered tail and command)
+    // and often do not (the memo must not leak one event's fields into the next line).
+    const few = fc.constantFrom('read', 'write', 'allow', 'deny', 'p/read', 'p/"x"', 'SELECT 1', 'SELECT 2', 'é');
+    const repeating = fc.oneof(
+      fc.record(
+        { type: fc.constant('statement' as const), at: few, text: anyString, parameters: fc.array(fc.option(few, { nil: null })), operation: few, decision: few, rule: few },
+        { requiredKeys: ['type', 'at', 'text', 'operation', 'decision'] },
+      ),
+      fc.record({ type: fc.constant('complete' as const), at: few, command: few, rows: fc.nat(), durationMs: fc.double() }),
+    );
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.nat(), repeating), { maxLength: 20 }), (events) =>
+        events.every(([seq, event]) => {
+          const { type, at, ...payload } = event;
+          return eventLine(event as SessionEvent) === JSON.stringify(event) && spoolEventLine(seq, event as SessionEvent) === JSON.stringify({ seq, at, type, payload });
+        })),
+      { numRuns: 1_000 },
+    );
+  });
+
+  test('lines with the timestamp just formatted, and with other strings as `at`, are exact', () => {
+    const formatter = new TimestampFormatter();
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 4_102_444_800_000 }), anyString, fc.boolean(), fc.nat(), (ms, other, useFormatted, seq) => {
+        const formatted = formatter.format(ms);
+        const at = useFormatted ? formatted : other;
+        const statement: SessionEvent = { type: 'statement', at, text: 'SELECT 1', operation: 'read', decision: 'allow' };
+        const complete: SessionEvent = { type: 'complete', at, command: 'SELECT 1', rows: 1, durationMs: 0.25 };
+        return [statement, complete].every((event) => {
+          const { type, at: when, ...payload } = event;
+          return eventLine(event) === JSON.stringify(event) && spoolEventLine(seq, event) === JSON.stringify({ seq, at: when, type, payload });
+        });
+      }),
+      { numRuns: 2_000 },
+    );
+  });
+
   test('a typical statement line', () => {
     const line = eventLine({ type: 'statement', at: '2026-11-22T18:54:01.002Z', text: 'SELECT 1', operation: 'read', decision: 'allow', rule: 'p/read' });
     expect(JSON.parse(line)).toEqual({ type: 'statement', at: '2026-11-22T18:54:01.002Z', text: 'SELECT 1', operation: 'read', decision: 'allow', rule: 'p/read' });

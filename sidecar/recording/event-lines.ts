@@ -24,22 +24,76 @@ export function jsonString(value: string): string {
   return needsEscaping(value) ? JSON.stringify(value) : `"${value}"`;
 }
 
+/**
+ * The latest timestamp a TimestampFormatter made. An event's `at` is, as a rule, that very string,
+ * and an ISO timestamp never needs escaping: the comparison (of one object with itself) replaces a
+ * scan of it, twice per statement.
+ */
+let latestTimestamp = '';
+
+function atNeedsEscaping(at: string): boolean {
+  return at !== latestTimestamp && needsEscaping(at);
+}
+
+/** jsonString of an event's timestamp. */
+function atJson(at: string): string {
+  return atNeedsEscaping(at) ? JSON.stringify(at) : `"${at}"`;
+}
+
 function jsonNumber(value: number): string {
-  return Number.isFinite(value) ? String(value) : 'null';
+  // A template rather than String(value): the same text, without a call to the String constructor.
+  return Number.isFinite(value) ? `${value}` : 'null';
+}
+
+type StatementEvent = Extract<SessionEvent, { readonly type: 'statement' }>;
+
+/** What follows a statement line's text (and parameters): its operation, decision and rule, and the closing braces. */
+interface StatementTail {
+  readonly operation: string;
+  readonly decision: string;
+  readonly rule: string | undefined;
+  /** For eventLine. */
+  readonly line: string;
+  /** For spoolEventLine, whose fields sit in a payload object. */
+  readonly spoolLine: string;
+}
+
+// A session's statements come judged the same way again and again (same operation, decision and
+// rule strings), so the tail of the last line is kept and reused when they match: a comparison of
+// three strings, usually the same objects, instead of escaping and joining them for every line.
+// Memos of a pure function, they hold no other state.
+let lastTail: StatementTail | undefined;
+let lastCommand = '';
+let lastCommandJson = '""';
+
+function statementTail(event: StatementEvent): StatementTail {
+  const last = lastTail;
+  if (last !== undefined && last.operation === event.operation && last.decision === event.decision && last.rule === event.rule) return last;
+  let fields = `,"operation":${jsonString(event.operation)},"decision":${jsonString(event.decision)}`;
+  if (event.rule !== undefined) fields += `,"rule":${jsonString(event.rule)}`;
+  lastTail = { operation: event.operation, decision: event.decision, rule: event.rule, line: `${fields}}`, spoolLine: `${fields}}}` };
+  return lastTail;
+}
+
+/** jsonString of a command tag, the last one remembered ("SELECT 1" again and again). */
+function commandJson(command: string): string {
+  if (command !== lastCommand) {
+    lastCommandJson = jsonString(command);
+    lastCommand = command;
+  }
+  return lastCommandJson;
 }
 
 /** The event as one line of JSON, fields in the order JSON.stringify would write them. */
 export function eventLine(event: SessionEvent): string {
   switch (event.type) {
     case 'statement': {
-      let line = `{"type":"statement","at":${jsonString(event.at)},"text":${jsonString(event.text)}`;
-      if (event.parameters !== undefined) line += `,"parameters":${JSON.stringify(event.parameters)}`;
-      line += `,"operation":${jsonString(event.operation)},"decision":${jsonString(event.decision)}`;
-      if (event.rule !== undefined) line += `,"rule":${jsonString(event.rule)}`;
-      return `${line}}`;
+      const tail = statementTail(event);
+      const head = `{"type":"statement","at":${atJson(event.at)},"text":${jsonString(event.text)}`;
+      return event.parameters === undefined ? `${head}${tail.line}` : `${head},"parameters":${JSON.stringify(event.parameters)}${tail.line}`;
     }
     case 'complete':
-      return `{"type":"complete","at":${jsonString(event.at)},"command":${jsonString(event.command)},"rows":${jsonNumber(event.rows)},"durationMs":${jsonNumber(event.durationMs)}}`;
+      return `{"type":"complete","at":${atJson(event.at)},"command":${commandJson(event.command)},"rows":${jsonNumber(event.rows)},"durationMs":${jsonNumber(event.durationMs)}}`;
     default:
       // Once per session or per error: not worth a serializer of their own.
       return JSON.stringify(event);
@@ -59,14 +113,15 @@ export function spoolLine(seq: number, at: string, type: string, payload: object
 export function spoolEventLine(seq: number, event: SessionEvent): string {
   switch (event.type) {
     case 'statement': {
-      let line = `{"seq":${jsonNumber(seq)},"at":${jsonString(event.at)},"type":"statement","payload":{"text":${jsonString(event.text)}`;
-      if (event.parameters !== undefined) line += `,"parameters":${JSON.stringify(event.parameters)}`;
-      line += `,"operation":${jsonString(event.operation)},"decision":${jsonString(event.decision)}`;
-      if (event.rule !== undefined) line += `,"rule":${jsonString(event.rule)}`;
-      return `${line}}}`;
+      const tail = statementTail(event);
+      // Quotes written in place when neither string needs escaping: fewer pieces to join and flatten.
+      const head = atNeedsEscaping(event.at) || needsEscaping(event.text)
+        ? `{"seq":${jsonNumber(seq)},"at":${atJson(event.at)},"type":"statement","payload":{"text":${jsonString(event.text)}`
+        : `{"seq":${jsonNumber(seq)},"at":"${event.at}","type":"statement","payload":{"text":"${event.text}"`;
+      return event.parameters === undefined ? `${head}${tail.spoolLine}` : `${head},"parameters":${JSON.stringify(event.parameters)}${tail.spoolLine}`;
     }
     case 'complete':
-      return `{"seq":${jsonNumber(seq)},"at":${jsonString(event.at)},"type":"complete","payload":{"command":${jsonString(event.command)},"rows":${jsonNumber(event.rows)},"durationMs":${jsonNumber(event.durationMs)}}}`;
+      return `{"seq":${jsonNumber(seq)},"at":${atJson(event.at)},"type":"complete","payload":{"command":${commandJson(event.command)},"rows":${jsonNumber(event.rows)},"durationMs":${jsonNumber(event.durationMs)}}}`;
     default: {
       const { type, at, ...payload } = event;
       return spoolLine(seq, at, type, payload);
@@ -87,7 +142,10 @@ export class TimestampFormatter {
   private last = '';
 
   format(ms: number): string {
-    if (ms === this.lastMs) return this.last;
+    if (ms === this.lastMs) {
+      latestTimestamp = this.last;
+      return this.last;
+    }
     const sinceMinute = ms - this.minuteStart;
     if (!(sinceMinute >= 0 && sinceMinute < MINUTE_MS)) {
       // Also taken when the clock goes back, and for dates toISOString writes with a six-digit year.
@@ -96,12 +154,14 @@ export class TimestampFormatter {
       this.minutePrefix = iso.slice(0, iso.length - 'ss.mmmZ'.length);
       this.lastMs = ms;
       this.last = iso;
+      latestTimestamp = iso;
       return iso;
     }
     const seconds = Math.floor(sinceMinute / 1000);
     const millis = sinceMinute - seconds * 1000;
     this.lastMs = ms;
     this.last = `${this.minutePrefix}${seconds < 10 ? '0' : ''}${seconds}.${millis < 10 ? '00' : millis < 100 ? '0' : ''}${millis}Z`;
+    latestTimestamp = this.last;
     return this.last;
   }
 }

@@ -140,6 +140,12 @@ export class UploadingRecorder implements SessionRecorder {
   private stopped = false;
   private healthy = true;
   private unhealthyAt: number | undefined;
+  /**
+   * The last line count looked up in a run's bytes: a call cut at a run's Nth line is, as a rule,
+   * acknowledged through that same line, and finding it again would search the bytes line by line
+   * a second time (thousands of lines when a busy session fills a call).
+   */
+  private lastLineOffset: { readonly data: Buffer; readonly lines: number; readonly offset: number } | undefined;
 
   private constructor(private readonly options: UploadingRecorderOptions) {
     this.metrics = createMetrics(options.registry, { spoolBytes: () => Math.max(0, this.spoolBytes), backlog: () => this.backlog() });
@@ -426,7 +432,7 @@ export class UploadingRecorder implements SessionRecorder {
 
   /** The leading lines of a run within the limits (at least one line when `first`, so a huge event still goes). */
   private cutRun(run: EventRun, events: number, bytes: number, first: boolean): Buffer {
-    let end = lineOffset(run.data, Math.min(events, run.count));
+    let end = this.lineOffset(run.data, Math.min(events, run.count));
     while (end > bytes) {
       const previous = run.data.lastIndexOf(0x0a, end - 2);
       if (previous < 0) return first ? run.data.subarray(0, lineOffset(run.data, 1)) : run.data.subarray(0, 0);
@@ -455,6 +461,15 @@ export class UploadingRecorder implements SessionRecorder {
     });
   }
 
+  /** lineOffset(data, lines), remembered for the next call with the same arguments (run bytes never change). */
+  private lineOffset(data: Buffer, lines: number): number {
+    const last = this.lastLineOffset;
+    if (last !== undefined && last.data === data && last.lines === lines) return last.offset;
+    const offset = lineOffset(data, lines);
+    this.lastLineOffset = { data, lines, offset };
+    return offset;
+  }
+
   /** Drops the session's events through `seq` from its runs; returns how many bytes they took. */
   private acknowledge(session: SpooledSession, seq: number): { events: number; bytes: number } {
     let events = 0;
@@ -469,7 +484,7 @@ export class UploadingRecorder implements SessionRecorder {
         bytes += run.data.length;
         continue;
       }
-      const offset = lineOffset(run.data, through);
+      const offset = this.lineOffset(run.data, through);
       session.runs[0] = { firstSeq: run.firstSeq + through, count: run.count - through, data: run.data.subarray(offset) };
       events += through;
       bytes += offset;

@@ -1,11 +1,11 @@
 import fc from 'fast-check';
 import { GatehouseError, isGatehouseError } from '../../../api/errors.js';
-import { FrameSplitter, type Frame } from './frame-splitter.js';
+import { FrameSplitter, ReceivedFrame, type Frame } from './frame-splitter.js';
 import {
   encodeBind, encodeFrontendMessage, encodeParse, encodeQuery, encodeSASLInitialResponse, encodePasswordMessage,
 } from './frontend-encoders.js';
 import {
-  decodeFrontendMessage, decodePassword, decodeSASLInitialResponse, frontendMessageKind, type FrontendMessage,
+  asciiQueryText, decodeFrontendMessage, decodePassword, decodeSASLInitialResponse, frontendMessageKind, type FrontendMessage,
 } from './frontend-messages.js';
 
 /** A frame with the given type byte and payload, length computed. */
@@ -253,3 +253,56 @@ describe('frontend decoder fuzzing', () => {
     }), { numRuns: 3000 });
   });
 });
+
+describe('asciiQueryText', () => {
+  /** The frame as the splitter cuts it, `before` bytes into the received buffer. */
+  function received(type: number, payload: Buffer, before: number): ReceivedFrame {
+    const raw = Buffer.alloc(5 + payload.length);
+    raw[0] = type;
+    raw.writeInt32BE(4 + payload.length, 1);
+    payload.copy(raw, 5);
+    const source = Buffer.concat([Buffer.alloc(before, 0x51), raw]);
+    return new ReceivedFrame(type, source, before, source.length, 5);
+  }
+
+  function decodedSql(value: ReceivedFrame): string | undefined {
+    try {
+      const message = decodeFrontendMessage(value);
+      return message.kind === 'Query' ? message.sql : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  test('agrees with decodeFrontendMessage whenever it answers, for any payload', () => {
+    const payload = fc.oneof(
+      fc.uint8Array({ maxLength: 40 }).map((bytes) => Buffer.from(bytes)),
+      fc.string().map((text) => Buffer.from(`${text}\0`, 'utf8')),
+      fc.string({ unit: 'binary' }).map((text) => Buffer.from(`${text}\0`, 'utf8')),
+    );
+    fc.assert(
+      fc.property(fc.constantFrom(0x51, 0x50), payload, fc.nat(6), (type, body, before) => {
+        const value = received(type, body, before);
+        const fast = asciiQueryText(value);
+        return fast === undefined || fast === decodedSql(value);
+      }),
+      { numRuns: 3_000 },
+    );
+  });
+
+  test('reads every printable-ASCII Query, the empty one included', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: fc.integer({ min: 1, max: 0x7f }).map((code) => String.fromCharCode(code)) }), fc.nat(6), (sql, before) =>
+        asciiQueryText(received(0x51, Buffer.from(`${sql}\0`, 'latin1'), before)) === sql),
+      { numRuns: 1_000 },
+    );
+  });
+
+  test('leaves non-ASCII, NUL-less and NUL-inside texts to the general decoder', () => {
+    expect(asciiQueryText(received(0x51, Buffer.from('SELECT \'é\'\0', 'utf8'), 0))).toBeUndefined();
+    expect(asciiQueryText(received(0x51, Buffer.from('SELECT 1', 'latin1'), 0))).toBeUndefined();
+    expect(asciiQueryText(received(0x51, Buffer.from('SELECT 1\0; DROP TABLE t\0', 'latin1'), 2))).toBeUndefined();
+    expect(asciiQueryText(received(0x51, Buffer.alloc(0), 0))).toBeUndefined();
+  });
+});
+

@@ -4,7 +4,7 @@
 // message (GatehouseError), because a proxy that reads a frame differently from the server can be
 // made to approve one statement while the server runs another.
 import { GatehouseError } from '../../../api/errors.js';
-import type { Frame } from './frame-splitter.js';
+import type { Frame, ReceivedFrame } from './frame-splitter.js';
 import { FrontendType, describeTypeByte } from './message-types.js';
 import { PayloadReader } from './payload-reader.js';
 
@@ -94,6 +94,23 @@ export function decodeFrontendMessage(frame: FrameBody): FrontendMessage {
 /** The kind a type byte would decode to, without decoding; `undefined` for unknown types. */
 export function frontendMessageKind(type: number): FrontendMessageKind | undefined {
   return DECODERS.get(type)?.[0];
+}
+
+/**
+ * The SQL text of a Query frame that is plain ASCII (the usual case), read in place: one pass over
+ * the bytes instead of a payload view, a NUL search, a UTF-8 validation and a UTF-8 decode, each a
+ * call into C++. Undefined for anything else (non-ASCII text, a misplaced or missing NUL, another
+ * type), which decodeFrontendMessage then decodes or refuses as usual; when both answer, they agree.
+ */
+export function asciiQueryText(frame: ReceivedFrame): string | undefined {
+  const source = frame.source;
+  const nul = frame.end - 1;
+  if (frame.type !== FrontendType.Query || nul < frame.start + 5 || source[nul] !== 0) return undefined;
+  for (let index = frame.start + 5; index < nul; index += 1) {
+    const byte = source[index]!;
+    if (byte === 0 || byte > 0x7f) return undefined;
+  }
+  return source.toString('latin1', frame.start + 5, nul);
 }
 
 function decodeQuery(reader: PayloadReader): QueryMessage {

@@ -22,9 +22,10 @@ import {
   encodeReadyForQuery,
 } from '../protocol/backend-encoders.js';
 import { decodeBackendMessage, type RowField } from '../protocol/backend-messages.js';
+import { CommandTagReader } from '../protocol/command-tags.js';
 import { FrameBatch } from '../protocol/frame-batch.js';
 import { FrameSplitter, ReceivedFrame } from '../protocol/frame-splitter.js';
-import { decodeFrontendMessage, type BindMessage, type FrontendMessage, type ParseMessage } from '../protocol/frontend-messages.js';
+import { asciiQueryText, decodeFrontendMessage, type BindMessage, type FrontendMessage, type ParseMessage } from '../protocol/frontend-messages.js';
 import { encodeDescribe } from '../protocol/frontend-encoders.js';
 import { noticeFromFields } from '../protocol/notice-fields.js';
 import {
@@ -113,11 +114,6 @@ function elapsedMs(since: number): number {
   return Math.round((performance.now() - since) * 1000) / 1000;
 }
 
-function rowsOf(tag: string): number {
-  const last = tag.slice(tag.lastIndexOf(' ') + 1);
-  return /^[0-9]+$/.test(last) ? Number(last) : 0;
-}
-
 function asClassification(statement: ClassifiedStatement): SqlClassification {
   return { operation: statement.operation, operations: [statement.operation], statements: [statement] };
 }
@@ -161,6 +157,7 @@ export class PostgresSession {
   private readonly statements = new PreparedStatements();
   private readonly judge: StatementJudge;
   private readonly rowMasker = new DataRowMasker();
+  private readonly commandTags = new CommandTagReader();
   private readonly resultPlans = new ResultPlans((masker, fields) => this.planResult(masker, fields));
   /** What executing a portal does beyond its rows, by portal name; only portals that do something. */
   private readonly portalEffects = new Map<string, PortalEffects>();
@@ -432,6 +429,9 @@ export class PostgresSession {
         out.addFrame(frame);
         return;
     }
+    // A plain-ASCII Query, the commonest message with a statement, is read without the general decoder.
+    const sql = type === 'Q' && !this.discardUntilSync ? asciiQueryText(frame) : undefined;
+    if (sql !== undefined) return this.onQuery(sql, frame, out);
     const message = decodeFrontendMessage(frame);
     // After a denial the server skips everything up to Sync, a Query or FunctionCall included; so
     // does the sidecar, or it would wait for answers that never come and pair rows with the wrong request.
@@ -808,11 +808,11 @@ export class PostgresSession {
     if (head?.kind === 'describe') {
       this.pending.shift();
       if (!head.layout) return undefined; // the client's own Describe: the answer is its
-      head.layout.result = this.resultPlans.forDescription(this.state!.masker, frame.payload);
+      head.layout.result = this.resultPlans.forFrame(this.state!.masker, frame);
       return null;
     }
     // A result set starts (a simple Query).
-    this.active = this.resultPlans.forDescription(this.state!.masker, frame.payload);
+    this.active = this.resultPlans.forFrame(this.state!.masker, frame);
     return undefined;
   }
 
@@ -869,9 +869,9 @@ export class PostgresSession {
     // The tag is read only for the recording and to confirm a PREPARE; otherwise the frame just passes.
     const prepares = statement?.prepares;
     if (timing || prepares) {
-      const tag = commandTag(frame);
+      const { tag, rows } = this.commandTags.read(frame);
       if (timing) {
-        this.recording?.write({ type: 'complete', at: eventTimestamp(), command: tag, rows: rowsOf(tag), durationMs: elapsedMs(timing.started) });
+        this.recording?.write({ type: 'complete', at: eventTimestamp(), command: tag, rows, durationMs: elapsedMs(timing.started) });
       }
       if (prepares && tag === 'PREPARE') prepares.changes[prepares.completed++]?.confirm();
     }
@@ -1012,14 +1012,6 @@ function approvalDenial(decision: Decision, outcome: ApprovalDecision): Denial |
     ? `approval denied by ${describeDeciders(outcome.decidedBy)}${why}${request}`
     : `approval expired${why}${request}`;
   return { decision, note };
-}
-
-/** The tag of a CommandComplete, read in place: one per statement, and its NUL ends the frame. */
-function commandTag(frame: ReceivedFrame): string {
-  const end = frame.end - 1;
-  const start = frame.start + 5;
-  if (end < start || frame.source[end] !== 0) return '';
-  return frame.source.toString('utf8', start, end);
 }
 
 /** An ErrorResponse of severity FATAL or PANIC: the server ends the session after it. */

@@ -4,6 +4,7 @@
 // decoded and planned again for every statement.
 import type { Masker } from '../../masking/masker.js';
 import { decodeBackendMessage, type RowField } from '../protocol/backend-messages.js';
+import type { ReceivedFrame } from '../protocol/frame-splitter.js';
 import { BackendType } from '../protocol/message-types.js';
 import type { ActiveResult } from './pending-requests.js';
 
@@ -28,14 +29,29 @@ export class ResultPlans {
 
   /** The plan for the rows a RowDescription (its payload) announces. */
   forDescription(masker: Masker, description: Buffer): ActiveResult {
+    return this.forBytes(masker, description, 0, description.length);
+  }
+
+  /**
+   * forDescription of a RowDescription frame, matched in place: one per result set, and most
+   * are remembered, so no payload view is made unless it has to be planned.
+   */
+  forFrame(masker: Masker, frame: ReceivedFrame): ActiveResult {
+    return this.forBytes(masker, frame.source, frame.start + 5, frame.end);
+  }
+
+  /** The plan for the description in source[start, end). */
+  private forBytes(masker: Masker, source: Buffer, start: number, end: number): ActiveResult {
     if (!masker.active) return PASS_THROUGH_RESULT;
     if (masker !== this.masker) {
       // A new policy snapshot: plans made with the old one no longer hold.
       this.masker = masker;
       this.recent.length = 0;
     }
-    const index = this.recent.findIndex((entry) => entry.description.equals(description));
-    if (index >= 0) return this.promote(index).result;
+    for (let index = 0; index < this.recent.length; index += 1) {
+      if (sameBytes(this.recent[index]!.description, source, start, end)) return this.promote(index).result;
+    }
+    const description = source.subarray(start, end);
     const result = this.plan(masker, fieldsOf(description));
     this.recent.unshift({ description: Buffer.from(description), result });
     if (this.recent.length > RECENT_DESCRIPTIONS) this.recent.pop();
@@ -51,6 +67,15 @@ export class ResultPlans {
     }
     return entry;
   }
+}
+
+/** Whether `remembered` holds the bytes source[start, end): a loop, as descriptions are short and a call into C++ costs more. */
+function sameBytes(remembered: Buffer, source: Buffer, start: number, end: number): boolean {
+  if (remembered.length !== end - start) return false;
+  for (let index = 0; index < remembered.length; index += 1) {
+    if (remembered[index] !== source[start + index]) return false;
+  }
+  return true;
 }
 
 function fieldsOf(description: Buffer): readonly RowField[] {

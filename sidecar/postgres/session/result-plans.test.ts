@@ -1,0 +1,68 @@
+// The remembered plans must be the ones a fresh planning would make: same bytes, same plan; other
+// bytes (even of the same length), another plan; a new masker (policy snapshot), plans made again.
+import { createMasker } from '../../masking/masker.js';
+import { encodeRowDescription } from '../protocol/backend-encoders.js';
+import type { RowField } from '../protocol/backend-messages.js';
+import { ReceivedFrame } from '../protocol/frame-splitter.js';
+import type { ActiveResult } from './pending-requests.js';
+import { PASS_THROUGH_RESULT, ResultPlans } from './result-plans.js';
+
+function field(name: string): RowField {
+  return { name, tableOid: 0, columnAttr: 0, typeOid: 25, typeLen: -1, typeMod: -1, format: 0 };
+}
+
+/** A RowDescription frame `before` bytes into the received buffer. */
+function description(names: readonly string[], before = 0): ReceivedFrame {
+  const raw = encodeRowDescription(names.map(field));
+  const source = Buffer.concat([Buffer.alloc(before, 0x44), raw]);
+  return new ReceivedFrame(raw[0]!, source, before, source.length, 5);
+}
+
+function planner(): { plans: ResultPlans; planned: string[][] } {
+  const planned: string[][] = [];
+  const plans = new ResultPlans((_masker, fields) => {
+    planned.push(fields.map((one) => one.name));
+    return { ...PASS_THROUGH_RESULT, fields };
+  });
+  return { plans, planned };
+}
+
+const names = (result: ActiveResult) => result.fields.map((one) => one.name);
+
+describe('ResultPlans', () => {
+  const masker = createMasker([{ columns: ['email'] }]);
+
+  test('plans a description once, wherever its frame lies in the read', () => {
+    const { plans, planned } = planner();
+    const first = plans.forFrame(masker, description(['email', 'id']));
+    expect(plans.forFrame(masker, description(['email', 'id'], 7))).toBe(first);
+    expect(plans.forDescription(masker, description(['email', 'id'], 3).payload)).toBe(first);
+    expect(planned).toEqual([['email', 'id']]);
+  });
+
+  test('other bytes of the same length are another description', () => {
+    const { plans, planned } = planner();
+    expect(names(plans.forFrame(masker, description(['email', 'ab'])))).toEqual(['email', 'ab']);
+    expect(names(plans.forFrame(masker, description(['email', 'ac'])))).toEqual(['email', 'ac']);
+    expect(names(plans.forFrame(masker, description(['email', 'ab'])))).toEqual(['email', 'ab']);
+    expect(planned).toEqual([['email', 'ab'], ['email', 'ac']]);
+  });
+
+  test('a new masker forgets the plans; an inactive one plans nothing', () => {
+    const { plans, planned } = planner();
+    plans.forFrame(masker, description(['email']));
+    plans.forFrame(createMasker([{ columns: ['email'] }]), description(['email']));
+    expect(planned).toEqual([['email'], ['email']]);
+    expect(plans.forFrame(createMasker([]), description(['email']))).toBe(PASS_THROUGH_RESULT);
+  });
+
+  test('remembers the most recent eight descriptions', () => {
+    const { plans, planned } = planner();
+    for (let index = 0; index < 9; index += 1) plans.forFrame(masker, description([`c${index}`]));
+    plans.forFrame(masker, description(['c8']));
+    plans.forFrame(masker, description(['c1']));
+    expect(planned).toHaveLength(9);
+    plans.forFrame(masker, description(['c0']));
+    expect(planned).toHaveLength(10);
+  });
+});
