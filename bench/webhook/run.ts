@@ -3,7 +3,7 @@
 // creations in a namespace without injection; and the time for the operator to reconcile M policies.
 //   npm run build && node --import tsx bench/webhook/run.ts [--pods 100] [--rounds 3] [--policies 1000]
 //     [--policy-concurrency 10] [--connections N] [--protocols h2,http1] [--without-validation] [--json FILE]
-//     [--operator-cpu-prof DIR] [--operator-node-options="FLAGS"]
+//     [--operator-cpu-prof DIR] [--operator-node-options="FLAGS"] [--operator-log-level info]
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -119,6 +119,8 @@ async function main(): Promise<void> {
       'operator-cpu-prof': { type: 'string' },
       // The operator runs with its image's node flags unless told otherwise ("" for node's defaults).
       'operator-node-options': { type: 'string' },
+      // info by default, as deployed; warn or error to see what logging costs.
+      'operator-log-level': { type: 'string' },
     },
   });
   const pods = Number(values.pods);
@@ -128,6 +130,7 @@ async function main(): Promise<void> {
   const cluster: WebhookCluster = await startWebhookCluster(repoRoot, {
     ...(values['operator-cpu-prof'] ? { operatorCpuProfileDir: values['operator-cpu-prof'] } : {}),
     ...(nodeOptions === undefined ? {} : { operatorNodeOptions: nodeOptions.split(/\s+/).filter(Boolean) }),
+    ...(values['operator-log-level'] ? { operatorLogLevel: values['operator-log-level'] } : {}),
   });
   try {
     const { core, custom } = cluster;
