@@ -1,7 +1,9 @@
 // How a session's result sets are masked, by their RowDescription. Apps run the same few queries
 // over and over, and a RowDescription's bytes decide the plan (given the session's column index and
 // the masker in force), so a description seen recently is matched by its bytes instead of being
-// decoded and planned again for every statement.
+// decoded and planned again for every statement. The statement's output lineage is part of the key:
+// `SELECT a || '' AS c` and `SELECT card_number || '' AS c` describe alike and mask differently.
+import type { OutputLineage } from '../../../api/sql/output-lineage.js';
 import type { Masker } from '../../masking/masker.js';
 import { decodeBackendMessage, type RowField } from '../protocol/backend-messages.js';
 import { BackendType } from '../protocol/message-types.js';
@@ -16,6 +18,8 @@ const RECENT_DESCRIPTIONS = 8;
 interface RememberedPlan {
   /** A copy: holding a view would keep the whole socket read it came from alive. */
   readonly description: Buffer;
+  /** Compared by identity: a statement shape's classification, and so its lineage, is cached once. */
+  readonly lineage: OutputLineage | undefined;
   readonly result: ActiveResult;
 }
 
@@ -24,20 +28,20 @@ export class ResultPlans {
   private readonly recent: RememberedPlan[] = [];
 
   /** @param plan plans the rows of a description's fields with the masker in force */
-  constructor(private readonly plan: (masker: Masker, fields: readonly RowField[]) => ActiveResult) {}
+  constructor(private readonly plan: (masker: Masker, fields: readonly RowField[], lineage: OutputLineage | undefined) => ActiveResult) {}
 
-  /** The plan for the rows a RowDescription (its payload) announces. */
-  forDescription(masker: Masker, description: Buffer): ActiveResult {
+  /** The plan for the rows a RowDescription (its payload) announces for a statement of that lineage. */
+  forDescription(masker: Masker, description: Buffer, lineage: OutputLineage | undefined): ActiveResult {
     if (!masker.active) return PASS_THROUGH_RESULT;
     if (masker !== this.masker) {
       // A new policy snapshot: plans made with the old one no longer hold.
       this.masker = masker;
       this.recent.length = 0;
     }
-    const index = this.recent.findIndex((entry) => entry.description.equals(description));
+    const index = this.recent.findIndex((entry) => entry.lineage === lineage && entry.description.equals(description));
     if (index >= 0) return this.promote(index).result;
-    const result = this.plan(masker, fieldsOf(description));
-    this.recent.unshift({ description: Buffer.from(description), result });
+    const result = this.plan(masker, fieldsOf(description), lineage);
+    this.recent.unshift({ description: Buffer.from(description), lineage, result });
     if (this.recent.length > RECENT_DESCRIPTIONS) this.recent.pop();
     return result;
   }
