@@ -62,6 +62,27 @@ const EMPTY_SCOPE: Scope = { relations: [], ctes: new Map() };
  * when the statement returns no rows of its own.
  */
 export function outputLineage(type: string, node: PgRecord): OutputLineage | undefined {
+  budget = WORK_BUDGET;
+  try {
+    return lineageOf(type, node);
+  } catch (error) {
+    // A statement built to make the analysis explode (nested recursive CTEs re-analysed per level)
+    // gets the answer that masks every computed column.
+    if (error === OVER_BUDGET) return UNKNOWN_LINEAGE;
+    throw error;
+  }
+}
+
+/** Nodes and queries analysed per statement before giving up; real statements need a few hundred. */
+const WORK_BUDGET = 50_000;
+const OVER_BUDGET = new Error('output lineage: over budget');
+let budget = WORK_BUDGET;
+
+function spend(): void {
+  if (--budget < 0) throw OVER_BUDGET;
+}
+
+function lineageOf(type: string, node: PgRecord): OutputLineage | undefined {
   switch (type) {
     case 'SelectStmt':
       return known(selectOutputs(node, EMPTY_SCOPE));
@@ -73,7 +94,7 @@ export function outputLineage(type: string, node: PgRecord): OutputLineage | und
     case 'PrepareStmt': {
       // What a later EXECUTE returns.
       const query = unwrapNode(node.query);
-      return query === undefined ? undefined : outputLineage(query[0], query[1]);
+      return query === undefined ? undefined : lineageOf(query[0], query[1]);
     }
     case 'FetchStmt':
     case 'ExecuteStmt':
@@ -93,6 +114,7 @@ function known(columns: readonly OutputColumn[]): OutputLineage {
 // ── queries ─────────────────────────────────────────────────────────────────────────────────────
 
 function selectOutputs(select: PgRecord, outer: Scope): NamedOutput[] {
+  spend();
   const scope = withCtes(select, outer);
   const op = asString(select.op);
   if (op !== undefined && op !== 'SETOP_NONE') {
@@ -283,6 +305,7 @@ function expressionOutput(value: unknown, scope: Scope): OutputColumn {
 function deepColumnRefs(value: unknown, scope: Scope): OutputColumn[] {
   const found: OutputColumn[] = [];
   const visit = (item: unknown): void => {
+    spend();
     if (Array.isArray(item)) {
       for (const element of item) visit(element);
       return;
