@@ -17,6 +17,8 @@ import {
   type SqlClassification,
   type SqlOperation,
 } from './operations.js';
+import { outputLineage, UNKNOWN_LINEAGE, type OutputLineage } from './output-lineage.js';
+import { asList, asRecord, asString, nodeBody, stringItems, unwrapNode, type PgRecord } from './parse-tree.js';
 import { StatementCache } from './statement-cache.js';
 import { statementShape } from './statement-shape.js';
 
@@ -45,56 +47,6 @@ function assertParserLoaded(): void {
 // ---------------------------------------------------------------------------------------------
 // Reading the parse tree. It is JSON from the parser; we read it defensively instead of trusting
 // a type for every one of PostgreSQL's ~270 node kinds.
-
-type PgRecord = Readonly<Record<string, unknown>>;
-
-function asRecord(value: unknown): PgRecord | undefined {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as PgRecord) : undefined;
-}
-
-function asList(value: unknown): readonly unknown[] {
-  return Array.isArray(value) ? value : [];
-}
-
-function asString(value: unknown): string | undefined {
-  return typeof value === 'string' ? value : undefined;
-}
-
-/**
- * `{SelectStmt: {...}}` → ['SelectStmt', {...}]. Fields the parser types as a generic Node come
- * wrapped in their type name like this; node type names start upper case and field names never do.
- */
-function unwrapNode(value: unknown): readonly [string, PgRecord] | undefined {
-  const record = asRecord(value);
-  if (record === undefined) return undefined;
-  // for-in rather than Object.keys: this runs for every object in the tree, so skip the allocation.
-  let type: string | undefined;
-  for (const key in record) {
-    if (type !== undefined) return undefined;
-    type = key;
-  }
-  if (type === undefined) return undefined;
-  const first = type.charCodeAt(0);
-  if (first < 65 || first > 90) return undefined;
-  const body = asRecord(record[type]);
-  return body === undefined ? undefined : [type, body];
-}
-
-/** The body of a node that may come wrapped (`{RangeVar: {...}}`) or bare (a field typed RangeVar). */
-function nodeBody(value: unknown): PgRecord | undefined {
-  return unwrapNode(value)?.[1] ?? asRecord(value);
-}
-
-/** The texts of a list of String nodes: how the parser spells dotted names. */
-function stringItems(list: unknown): string[] {
-  const items: string[] = [];
-  for (const item of asList(list)) {
-    const node = unwrapNode(item);
-    const text = node !== undefined && node[0] === 'String' ? asString(node[1].sval) : undefined;
-    if (text !== undefined) items.push(text);
-  }
-  return items;
-}
 
 /** `a.b.c` → schema b, name c: the catalog part of a three-part name is the current database. */
 function qualifiedName(parts: readonly string[]): QualifiedName | undefined {
@@ -417,6 +369,8 @@ class TreeWalker {
   readonly accesses: SqlAccess[] = [];
   /** Set once an EXECUTE is met: the answer then depends on the session's prepared statements. */
   dependsOnContext = false;
+  /** What an EXECUTE runs, as the session answered (null: it did not know the name). */
+  executed: SqlClassification | null | undefined;
 
   constructor(readonly context: ClassifyContext | undefined) {}
 
@@ -669,6 +623,7 @@ function walkExecute(walker: TreeWalker, execute: PgRecord, scope: Scope): void 
   walker.visit(execute.params, { mode: 'read', ctes: scope.ctes });
   const name = asString(execute.name);
   const prepared = name === undefined ? undefined : walker.context?.preparedStatement?.(name);
+  walker.executed = prepared ?? null;
   if (prepared === undefined) {
     // Without the session's word we cannot know what runs: like an unknown function, a call.
     walker.add({ operation: 'call' });
@@ -877,14 +832,21 @@ function classifyStatement(
   const accesses = settleAccesses(walker.accesses).map((access) => Object.freeze(access));
   const operation = strictest(accesses.map((access) => access.operation)) ?? 'admin';
   const prepares = statement.type === 'PrepareStmt' ? asString(statement.node.name) : undefined;
+  const outputs = statement.type === 'ExecuteStmt' ? executedOutputs(walker.executed) : outputLineage(statement.type, statement.node);
   const classified: ClassifiedStatement = {
     text: statement.text,
     command: commandTag(statement.type, statement.node),
     operation,
     accesses: Object.freeze(accesses),
     ...(prepares === undefined ? {} : { prepares }),
+    ...(outputs === undefined ? {} : { outputs }),
   };
   return { statement: Object.freeze(classified), dependsOnContext: walker.dependsOnContext };
+}
+
+/** `EXECUTE name` returns what the session prepared under that name; unknown when it did not say. */
+function executedOutputs(prepared: SqlClassification | null | undefined): OutputLineage | undefined {
+  return prepared ? prepared.statements[0]?.outputs : UNKNOWN_LINEAGE;
 }
 
 function classifyParsed(parsed: ParsedSql, context: ClassifyContext | undefined): Classified {

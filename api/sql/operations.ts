@@ -1,4 +1,5 @@
 // The operations a SQL statement is classified into (DESIGN.md), and their strictness order.
+import type { OutputLineage } from './output-lineage.js';
 
 export const SQL_OPERATIONS = [
   'session',
@@ -66,6 +67,11 @@ export interface ClassifiedStatement {
   readonly accesses: readonly SqlAccess[];
   /** For `PREPARE name AS ...`: the name, so a session can resolve a later `EXECUTE name`. */
   readonly prepares?: string;
+  /**
+   * What each column of the statement's result is computed from (output-lineage.ts), so computed
+   * columns can be masked; absent when the statement returns no rows of its own.
+   */
+  readonly outputs?: OutputLineage;
 }
 
 export interface SqlClassification {

@@ -93,6 +93,41 @@ describe('gatehouse explain (SQL)', () => {
   });
 });
 
+describe('gatehouse explain (result columns and masking)', () => {
+  const SAMPLES = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'config', 'samples');
+  const run = async (...args: string[]) => {
+    const io = bufferedIO();
+    const code = await runCli(['explain', '--config', SAMPLES, '--identity', 'ci-runner', '--resource', 'orders-db', ...args], io);
+    return { code, out: io.out(), err: io.err() };
+  };
+
+  test('shows what each result column is computed from and which column rule masks it', async () => {
+    const sql = "SELECT id, upper(email) AS e, count(*) OVER () FROM customers UNION ALL SELECT 1, substr(card_number, 1, 6), 2 FROM customers";
+    const { code, out, err } = await run(sql);
+    expect(err).toBe('');
+    expect(code).toBe(0);
+    expect(out).toContain('  result column 1  from customers.id\n');
+    expect(out).toContain('  result column 2  from customers.email, customers.card_number → masked (redact)\n');
+    expect(out).toContain('  result column 3  no column\n');
+    expect(out).toContain('detectors  credit-card (redact), email (redact) scan every result value');
+    const json = JSON.parse((await run('--json', sql)).out) as Explanation;
+    expect(json.statements[0]!.results).toEqual({
+      known: true,
+      columns: [
+        { star: false, from: ['customers.id'] },
+        { star: false, from: ['customers.email', 'customers.card_number'], masking: 'redact' },
+        { star: false, from: [] },
+      ],
+    });
+  });
+
+  test('says so when a result cannot be traced, and shows none for statements without rows', async () => {
+    expect((await run('FETCH ALL FROM c')).out).toContain('result columns  unknown here (FETCH, EXECUTE): each computed column counts as any column → masked (redact)');
+    expect((await run("SELECT * FROM customers")).out).toContain('result columns *  table columns, masked by their own names');
+    expect((await run("UPDATE customers SET notes = 'x' WHERE id = 1")).out).not.toContain('result column');
+  });
+});
+
 describe('gatehouse explain (HTTP)', () => {
   test('--request on an http resource', async () => {
     const { code, out } = await explain('--identity', 'billing-bot', '--resource', 'invoices-api', '--request', 'GET /v1/invoices/7');

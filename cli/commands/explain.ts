@@ -10,6 +10,9 @@ import { describeAction, type Decision, type PolicyAction, type RuleRef } from '
 import { httpOperation, normalizeHttpPath } from '../../api/policy/http.js';
 import { loadSqlParser, SqlClassifier } from '../../api/sql/classify.js';
 import type { SqlOperation } from '../../api/sql/operations.js';
+import type { OutputLineage } from '../../api/sql/output-lineage.js';
+import { compileMaskingRules, type ColumnMatcher } from '../../sidecar/masking/column-matcher.js';
+import type { MaskingStrategy } from '../../sidecar/masking/strategies.js';
 import { loadConfigFolder } from '../config-folder.js';
 import type { CliCommand, CliIO } from '../io.js';
 
@@ -26,12 +29,29 @@ export interface ExplainedAction {
   readonly rules: readonly RuleRef[];
 }
 
+/** One entry of a statement's result list and the column rule masking it, as the sidecar would apply it. */
+export interface ExplainedColumn {
+  /** `*` or `t.*`: several columns; table columns among them are masked by their catalog names. */
+  readonly star: boolean;
+  /** `table.column` (or `column` when its table is unknown) and `whole row of table`. */
+  readonly from: readonly string[];
+  /** The strongest column rule's strategy; absent when no column rule names a source. */
+  readonly masking?: MaskingStrategy;
+}
+
+export type ExplainedResults =
+  | { readonly known: true; readonly columns: readonly ExplainedColumn[] }
+  /** FETCH, or EXECUTE of a statement prepared elsewhere: every computed column counts as any column. */
+  | { readonly known: false; readonly masking?: MaskingStrategy };
+
 export interface ExplainedStatement {
   readonly text: string;
   /** PostgreSQL command tag, or the HTTP method. */
   readonly command: string;
   readonly operation: SqlOperation;
   readonly actions: readonly ExplainedAction[];
+  /** For a statement that returns rows: what each result column is computed from, and its masking. */
+  readonly results?: ExplainedResults;
 }
 
 export interface Explanation {
@@ -43,6 +63,8 @@ export interface Explanation {
   /** Empty when the input could not be classified. */
   readonly statements: readonly ExplainedStatement[];
   readonly decision: Decision;
+  /** Value detectors of the selected policies: they scan every result value, whatever its column. */
+  readonly detectors: readonly { readonly detector: string; readonly strategy: MaskingStrategy }[];
 }
 
 export interface ExplainOptions {
@@ -133,13 +155,35 @@ function explainActions(set: CompiledPolicySet, actions: readonly PolicyAction[]
 async function explainStatement(set: CompiledPolicySet, text: string): Promise<Pick<Explanation, 'statements' | 'decision'>> {
   await loadSqlParser();
   const { classification, ...decision } = set.decideSql(text, new SqlClassifier({}));
+  const matcher = compileMaskingRules(set.masking);
   const statements = (classification?.statements ?? []).map((statement) => ({
     text: statement.text,
     command: statement.command,
     operation: statement.operation,
     actions: explainActions(set, statement.accesses),
+    ...(statement.outputs ? { results: explainResults(matcher, statement.outputs) } : {}),
   }));
   return { statements, decision };
+}
+
+/** Masking of each result column: a computed one through its sources, as the sidecar does; a table column by the same names. */
+function explainResults(matcher: ColumnMatcher, lineage: OutputLineage): ExplainedResults {
+  const strategyOf = (derivedFrom: Parameters<ColumnMatcher['match']>[0]['derivedFrom']) => matcher.match({ name: '', ...(derivedFrom ? { derivedFrom } : {}) }).strategy;
+  if (lineage.kind === 'unknown') {
+    const masking = strategyOf({ sources: [], wholeRows: [], unknown: true });
+    return { known: false, ...(masking ? { masking } : {}) };
+  }
+  return {
+    known: true,
+    columns: lineage.columns.map((column) => {
+      const masking = strategyOf(column);
+      const from = [
+        ...column.sources.map((source) => (source.table === undefined ? source.column : `${source.table}.${source.column}`)),
+        ...column.wholeRows.map((relation) => `whole row of ${relation}`),
+      ];
+      return { star: column.star, from, ...(masking ? { masking } : {}) };
+    }),
+  };
 }
 
 function explainRequest(set: CompiledPolicySet, method: string, path: string): Pick<Explanation, 'statements' | 'decision'> {
@@ -160,6 +204,7 @@ export async function explain(config: GatehouseConfig, options: ExplainOptions):
   const input = options.input;
   const outcome =
     'statement' in input ? await explainStatement(set, input.statement) : explainRequest(set, input.request.method, input.request.path);
+  const detectors = 'statement' in input ? compileMaskingRules(set.masking).detectors : [];
   return {
     namespace,
     identity: { name: identity.metadata.name, groups: identity.spec.groups ?? [] },
@@ -167,6 +212,7 @@ export async function explain(config: GatehouseConfig, options: ExplainOptions):
     input,
     policies: set.policies,
     ...outcome,
+    detectors,
   };
 }
 
@@ -180,7 +226,26 @@ function statementLines(statement: ExplainedStatement, index: number): string[] 
   const lines = [`statement ${index + 1}  ${statement.command} → ${statement.operation}`, `  ${statement.text}`];
   const width = Math.max(...statement.actions.map((one) => describeAction(one.action).length));
   for (const { action, rules } of statement.actions) lines.push(`  ${describeAction(action).padEnd(width)}  ${ruleList(rules)}`);
-  return lines;
+  return [...lines, ...resultLines(statement.results)];
+}
+
+function maskedBy(masking: MaskingStrategy | undefined): string {
+  return masking ? ` → masked (${masking})` : '';
+}
+
+function resultLines(results: ExplainedResults | undefined): string[] {
+  if (results === undefined) return [];
+  if (!results.known) return [`  result columns  unknown here (FETCH, EXECUTE): each computed column counts as any column${maskedBy(results.masking)}`];
+  return results.columns.map((column, index) => {
+    const label = column.star ? 'result columns *' : `result column ${index + 1}`;
+    const from = column.from.length === 0 ? (column.star ? 'table columns, masked by their own names' : 'no column') : `from ${column.from.join(', ')}`;
+    return `  ${label}  ${from}${maskedBy(column.masking)}`;
+  });
+}
+
+function detectorLines(detectors: Explanation['detectors']): string[] {
+  if (detectors.length === 0) return [];
+  return [`detectors  ${detectors.map((binding) => `${binding.detector} (${binding.strategy})`).join(', ')} scan every result value`, ''];
 }
 
 function matchedLines(decision: Decision): string[] {
@@ -216,6 +281,7 @@ export function formatExplanation(explanation: Explanation): string {
     '',
     ...statements,
     ...unclassified,
+    ...detectorLines(explanation.detectors),
     ...matchedLines(explanation.decision),
     '',
     ...decisionLines(explanation.decision),

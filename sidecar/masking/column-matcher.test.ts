@@ -44,6 +44,16 @@ describe('compileColumnGlob', () => {
     ['email', { name: 'contact', sourceName: 'email', table: customers }, true],
     ['customers.email', { name: 'e', sourceName: 'email', table: customers }, true],
     ['customers.email', { name: 'e', sourceName: 'email', table: orders }, false],
+    // Computed columns: what they are computed from counts (api/sql/output-lineage.ts).
+    ['customers.card_number', { name: '?column?', derivedFrom: { sources: [{ table: 'customers', column: 'card_number' }], wholeRows: [] } }, true],
+    ['customers.card_number', { name: 'k', derivedFrom: { sources: [{ column: 'card_number' }], wholeRows: [] } }, true],
+    ['customers.card_number', { name: 'k', derivedFrom: { sources: [{ table: 'orders', column: 'card_number' }], wholeRows: [] } }, false],
+    ['email', { name: 'upper', derivedFrom: { sources: [{ table: 'orders', column: 'id' }, { table: 'customers', column: 'EMAIL' }], wholeRows: [] } }, true],
+    ['email', { name: 'n', derivedFrom: { sources: [{ table: 'customers', column: 'name' }], wholeRows: [] } }, false],
+    ['customers.card_number', { name: 'row_to_json', derivedFrom: { sources: [], wholeRows: ['customers'] } }, true],
+    ['customers.card_number', { name: 'row_to_json', derivedFrom: { sources: [], wholeRows: ['orders'] } }, false],
+    ['email', { name: 'row_to_json', derivedFrom: { sources: [], wholeRows: ['orders'] } }, true],
+    ['customers.card_number', { name: 'k', derivedFrom: { sources: [], wholeRows: [], unknown: true } }, true],
   ] as const)('%j against %j: %s', (glob, column, expected) => {
     expect(compileColumnGlob(glob)(column)).toBe(expected);
   });

@@ -7,11 +7,13 @@
 // identifiers, so a rule for `email` also masks a quoted "Email". And a `table.column` rule masks a
 // column of that name whenever the source table is unknown (an expression, a function result, a
 // table OID the proxy could not resolve): a column we cannot place is treated as if it came from the
-// table the rule protects.
+// table the rule protects. A computed column is matched through what it is computed from
+// (`derivedFrom`), so `upper(email)` is masked by a rule for `email`.
 import { GatehouseError } from '../../api/errors.js';
 import type { MaskingRuleT } from '../../api/kinds/kinds.js';
 import { parseColumnGlob } from '../../api/policy/glob.js';
 import type { QualifiedName } from '../../api/sql/operations.js';
+import type { SourceColumn } from '../../api/sql/output-lineage.js';
 import { isDetectorName, type DetectorName } from './detectors.js';
 import { isMaskingStrategy, isStronger, strongest, type MaskingStrategy } from './strategies.js';
 
@@ -28,6 +30,19 @@ export interface ResultColumn {
   readonly table?: QualifiedName;
   /** The value's type (PostgreSQL type OID), when known: lets planning skip types no detector can match. */
   readonly typeOid?: number;
+  /**
+   * For a computed column (no source table): the columns its value is computed from, as the
+   * statement names them (api/sql/output-lineage.ts). A rule naming any of them masks the column.
+   */
+  readonly derivedFrom?: ColumnLineage;
+}
+
+/** What a computed result column is computed from; `unknown` when the statement does not say (FETCH, EXECUTE). */
+export interface ColumnLineage {
+  readonly sources: readonly SourceColumn[];
+  /** Relations a whole row of which is in the value: any column rule for them applies. */
+  readonly wholeRows: readonly string[];
+  readonly unknown?: boolean;
 }
 
 /** One detector to scan with, and the strategy for what it finds. */
@@ -99,13 +114,19 @@ export function compileColumnGlob(glob: string): ColumnTest {
   const parts = parseColumnGlob(glob);
   const matchesColumn = compileNameTest(parts.column);
   const matchesTable = parts.table === undefined ? undefined : compileNameTest(parts.table);
+  const matchesTableOf = (table: string | undefined) => matchesTable === undefined || table === undefined || matchesTable(table.toLowerCase());
   return (column) => {
     const named =
       matchesColumn(column.name.toLowerCase()) ||
       (column.sourceName !== undefined && matchesColumn(column.sourceName.toLowerCase()));
-    if (!named || matchesTable === undefined) return named;
     // Unknown table: fail closed (see the module comment).
-    return column.table === undefined || matchesTable(column.table.name.toLowerCase());
+    if (named && matchesTableOf(column.table?.name)) return true;
+    const lineage = column.derivedFrom;
+    if (lineage === undefined) return false;
+    // A computed column the statement does not explain could be any column.
+    if (lineage.unknown === true) return true;
+    return lineage.sources.some((source) => matchesColumn(source.column.toLowerCase()) && matchesTableOf(source.table))
+      || lineage.wholeRows.some((relation) => matchesTableOf(relation));
   };
 }
 

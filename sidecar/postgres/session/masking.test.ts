@@ -157,6 +157,97 @@ describe('portals and cursors', () => {
   });
 });
 
+describe('computed columns (what a column rule names, reached through expressions)', () => {
+  // Spelled so that no detector recognises them: only the column rules can catch these.
+  const DISGUISED = "translate(card_number, '0123456789 -', 'abcdefghij__')";
+  const DISGUISED_SECRETS = ['ebbbbebbbb', 'ebbb_bbbb', 'ffaa', 'ada@example', 'ADA@EXAMPLE'];
+
+  function disguisedLeaks(bytes: Buffer): string[] {
+    return [...DISGUISED_SECRETS, ...SECRETS].filter((secret) => bytes.toString('latin1').toLowerCase().includes(secret.toLowerCase()));
+  }
+
+  it('masks expressions, subquery and CTE aliases, UNION branches, whole rows and RETURNING as the columns they come from', async () => {
+    const { client, received } = await tappedClient();
+    try {
+      const expression = await client.query(`SELECT ${DISGUISED} AS t, upper(email) AS e, substr(card_number, 1, 9), id, upper(name) AS n FROM customers WHERE id = 1`);
+      expect(expression.rows[0]).toMatchObject({ t: '[REDACTED]', substr: '[REDACTED]', id: 1, n: 'ADA LOVELACE' });
+      expect(expression.rows[0].e).toMatch(/^\[HASH:[0-9a-f]{20}\]$/);
+      const cte = await client.query(`WITH x AS (SELECT ${DISGUISED} AS k FROM customers WHERE id = 1) SELECT k, k || '!' AS bang FROM x`);
+      expect(cte.rows).toEqual([{ k: '[REDACTED]', bang: '[REDACTED]' }]);
+      const subquery = await client.query(`SELECT s.k FROM (SELECT lower(${DISGUISED}) AS k FROM customers WHERE id = 1) s`);
+      expect(subquery.rows).toEqual([{ k: '[REDACTED]' }]);
+      // Column 1 is `name` on the left and the card on the right: every value of it is masked.
+      const union = await client.query(`SELECT name FROM customers WHERE id = 2 UNION ALL SELECT ${DISGUISED} FROM customers WHERE id = 1`);
+      expect(union.rows).toEqual([{ name: '[REDACTED]' }, { name: '[REDACTED]' }]);
+      const whole = await client.query('SELECT row_to_json(c) AS j FROM customers c WHERE id = 1');
+      expect(JSON.stringify(whole.rows[0].j)).not.toContain('4111');
+      const returning = await client.query(`UPDATE customers SET notes = notes WHERE id = 1 RETURNING ${DISGUISED} AS c, id`);
+      expect(returning.rows).toEqual([{ c: '[REDACTED]', id: 1 }]);
+      expect(disguisedLeaks(received())).toEqual([]);
+    } finally {
+      await client.end();
+    }
+  });
+
+  it('leaves computed columns that come from no masked column alone', async () => {
+    const client = await f.pgClient();
+    try {
+      const result = await client.query("SELECT count(*)::int AS n, max(id) AS m, upper(name) AS u, length(notes) AS l, now() IS NOT NULL AS t FROM customers WHERE id = 1 GROUP BY name, notes");
+      expect(result.rows).toEqual([{ n: 1, m: 1, u: 'ADA LOVELACE', l: 13, t: true }]);
+    } finally {
+      await client.end();
+    }
+  });
+
+  it('matches each result set of a multi-statement Query with its own statement', async () => {
+    const result = await f.psql(`SELECT ${DISGUISED} FROM customers WHERE id = 1; SELECT upper(name) FROM customers WHERE id = 1; SELECT 'a' || substr(card_number, 1, 4) FROM customers WHERE id = 1`);
+    expect(result.stdout.trim().split('\n')).toEqual(['[REDACTED]', 'ADA LOVELACE', '[REDACTED]']);
+  });
+
+  it('masks computed columns of the extended protocol, prepared statements and cursors', async () => {
+    const { client, received } = await tappedClient();
+    try {
+      const parameterised = await client.query('SELECT substr(card_number, 1, $1::int) AS k, upper(name) AS n FROM customers WHERE id = $2', [9, 1]);
+      expect(parameterised.rows).toEqual([{ k: '[REDACTED]', n: 'ADA LOVELACE' }]);
+      const named = await client.query({ name: 'disguised', text: `SELECT ${DISGUISED} AS k FROM customers WHERE id = $1`, values: [1] });
+      expect(named.rows).toEqual([{ k: '[REDACTED]' }]);
+      const again = await client.query({ name: 'disguised', text: `SELECT ${DISGUISED} AS k FROM customers WHERE id = $1`, values: [2] });
+      expect(again.rows).toEqual([{ k: '[REDACTED]' }]);
+      await client.query(`PREPARE p AS SELECT ${DISGUISED} AS k, name FROM customers WHERE id = 1`);
+      const executed = await client.query('EXECUTE p');
+      expect(executed.rows).toEqual([{ k: '[REDACTED]', name: 'Ada Lovelace' }]);
+      // A cursor's FETCH does not say what its columns are computed from: every computed column is masked.
+      await client.query('BEGIN');
+      await client.query(`DECLARE cur CURSOR FOR SELECT ${DISGUISED} AS k, 'plain' AS p, name FROM customers WHERE id = 1`);
+      const fetched = await client.query('FETCH ALL FROM cur');
+      expect(fetched.rows).toEqual([{ k: '[REDACTED]', p: '[REDACTED]', name: 'Ada Lovelace' }]);
+      await client.query('COMMIT');
+      expect(disguisedLeaks(received())).toEqual([]);
+    } finally {
+      await client.end();
+    }
+  });
+
+  it('forgets what a portal computed once SQL reuses its name for a cursor', async () => {
+    const client = await RawClient.started(f.port);
+    client.send(encodeQuery('BEGIN'));
+    await client.untilReady();
+    client.send(Buffer.concat([
+      encodeParse({ statement: '', query: 'SELECT upper(name) FROM customers ORDER BY id', paramTypes: [] }),
+      encodeBind({ portal: 'p', statement: '', paramFormats: [], params: [], resultFormats: [] }),
+      encodeExecute({ portal: 'p', maxRows: 1 }),
+      encodeSync(),
+    ]));
+    expect(dataRows(await client.untilReady())).toEqual([['ADA LOVELACE']]);
+    client.send(encodeQuery(`CLOSE p; DECLARE p CURSOR FOR SELECT upper(${DISGUISED}) FROM customers WHERE id = 1`));
+    await client.untilReady();
+    client.send(Buffer.concat([encodeExecute({ portal: 'p', maxRows: 0 }), encodeSync()]));
+    expect(dataRows(await client.untilReady())).toEqual([['[REDACTED]']]);
+    expect(disguisedLeaks(client.received)).toEqual([]);
+    client.destroy();
+  });
+});
+
 describe('large results', () => {
   const BIG = "SELECT i, '4111 1111 1111 1111' AS card_number, repeat('x', 900) AS filler FROM generate_series(1, 100000) AS i";
 

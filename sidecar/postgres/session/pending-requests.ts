@@ -5,6 +5,8 @@
 // It must skip exactly what the server skips: after an extended-protocol error the server ignores
 // every message up to the next Sync (a Query or FunctionCall included), and a FIFO that kept waiting
 // for those would pair later rows with the wrong request.
+import type { ClassifiedStatement } from '../../../api/sql/operations.js';
+import type { OutputLineage } from '../../../api/sql/output-lineage.js';
 import type { CellMasking, ResultSetPlan } from '../../masking/masker.js';
 import type { RowField } from '../protocol/backend-messages.js';
 import type { Denial } from './denial.js';
@@ -20,6 +22,15 @@ export interface StatementTiming {
  */
 export interface ResultLayout {
   result?: ActiveResult;
+  /** What the portal's statement computes its columns from (undefined: a statement without rows of its own). */
+  readonly lineage: OutputLineage | undefined;
+}
+
+/** The statements of a Query, for the lineage of each result set: one per statement, in order. */
+export interface QueryOutputs {
+  readonly statements: readonly ClassifiedStatement[];
+  /** Statements completed so far (CommandComplete): the index of the one whose results come next. */
+  next: number;
 }
 
 /** SQL PREPAREs of one Query, confirmed one by one as their PREPARE command tags arrive. */
@@ -51,6 +62,8 @@ export type PendingRequest =
       readonly prepares?: QueryPrepares;
       /** COPY output it may produce is withheld (see Judgement.guardCopyOut). */
       readonly guardCopyOut?: boolean;
+      /** Set while masking is in force. */
+      readonly outputs?: QueryOutputs;
     }
   /** The injected unparsable Parse standing in for a denied extended-protocol message. */
   | { readonly kind: 'denied'; readonly denial: Denial };

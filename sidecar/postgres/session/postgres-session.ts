@@ -9,6 +9,8 @@ import type { Logger } from '../../../api/logging/logger.js';
 import type { Decision } from '../../../api/policy/decision.js';
 import type { SqlClassifier } from '../../../api/sql/classify.js';
 import type { ClassifiedStatement, SqlClassification } from '../../../api/sql/operations.js';
+import type { OutputLineage } from '../../../api/sql/output-lineage.js';
+import type { ColumnLineage } from '../../masking/column-matcher.js';
 import type { ColumnPlan, Masker, ResultColumn } from '../../masking/masker.js';
 import type { SidecarMetrics } from '../../metrics/sidecar-metrics.js';
 import { SessionMetrics } from '../../metrics/session-metrics.js';
@@ -58,6 +60,7 @@ import {
 } from './pending-requests.js';
 import { PreparedStatements, type ProvisionalChange, type StatementRecord } from './prepared-statements.js';
 import { PASS_THROUGH_RESULT, ResultPlans } from './result-plans.js';
+import { columnLineages, UNKNOWN_LINEAGE } from './result-lineage.js';
 import { upstreamTlsOptions, type PostgresResourceHandle, type PostgresResourceState } from './resource-state.js';
 import { COPY_OUT_REFUSED, StatementJudge, type Judgement } from './statement-judge.js';
 import { filterStartupParameters } from './startup-parameters.js';
@@ -158,7 +161,12 @@ export class PostgresSession {
   private readonly judge: StatementJudge;
   private readonly rowMasker = new DataRowMasker();
   private readonly commandTags = new CommandTagReader();
-  private readonly resultPlans = new ResultPlans((masker, fields) => this.planResult(masker, fields));
+  private readonly resultPlans = new ResultPlans((masker, fields, lineage) => this.planResult(masker, fields, lineage));
+  /**
+   * What each bound portal's statement computes its columns from, for masking computed columns.
+   * A portal missing here (a cursor DECLAREd in SQL) has unknown lineage.
+   */
+  private readonly portalLineage = new Map<string, OutputLineage | undefined>();
   /** What executing a portal does beyond its rows, by portal name; only portals that do something. */
   private readonly portalEffects = new Map<string, PortalEffects>();
   private discardUntilSync = false;
@@ -455,6 +463,7 @@ export class PostgresSession {
         return;
       case 'Close': {
         const change = message.target === 'statement' ? this.statements.remove(message.name) : undefined;
+        if (message.target === 'portal') this.portalLineage.delete(message.name);
         this.pending.push({ kind: 'close', ...(change ? { change } : {}) });
         out.addFrame(frame);
         return;
@@ -518,9 +527,25 @@ export class PostgresSession {
       out.add(injectedQuery(this.denialToken));
       return;
     }
+    this.forgetPortalsOnCursorChange(judgement.classification);
     const prepares = this.prepareAll(judgement.classification?.statements ?? []);
-    this.pending.push({ kind: 'query', timing, ...(prepares ? { prepares } : {}), ...(judgement.guardCopyOut ? { guardCopyOut: true } : {}) });
+    // Optional fields assigned, not spread: this runs for every Query.
+    const request: { -readonly [K in keyof QueryRequest]: QueryRequest[K] } = { kind: 'query', timing };
+    if (prepares) request.prepares = prepares;
+    if (judgement.guardCopyOut) request.guardCopyOut = true;
+    // Which statement each result set belongs to, for masking its computed columns; only while masking is on.
+    if (judgement.classification && this.state?.masker.active) request.outputs = { statements: judgement.classification.statements, next: 0 };
+    this.pending.push(request);
     out.addFrame(frame);
+  }
+
+  /**
+   * A DECLARE or CLOSE in SQL may give a portal name another query: what was known of portals goes
+   * (their computed columns then count as unknown until bound again).
+   */
+  private forgetPortalsOnCursorChange(classification: SqlClassification | undefined): void {
+    if (this.portalLineage.size === 0 || !classification) return;
+    if (classification.statements.some((statement) => statement.command.startsWith('DECLARE') || statement.command.startsWith('CLOSE'))) this.portalLineage.clear();
   }
 
   /** SQL PREPAREs of a Query or Execute, provisional until their PREPARE tags come back. */
@@ -564,6 +589,10 @@ export class PostgresSession {
       return;
     }
     this.setPortalEffects(message.portal, judgement);
+    this.forgetPortalsOnCursorChange(judgement.classification);
+    // A Parse holds one statement; the classification was made of its text.
+    if (judgement.classification) this.portalLineage.set(message.portal, judgement.classification.statements[0]?.outputs);
+    else this.portalLineage.delete(message.portal);
     this.pending.push({ kind: 'bind' });
     out.addFrame(frame);
   }
@@ -594,7 +623,8 @@ export class PostgresSession {
     // reused since it was last described, and only the server knows what it returns now.
     const state = this.deps.resource.current();
     if (state) this.state = state;
-    const layout: ResultLayout | undefined = state?.masker.active ? {} : undefined;
+    const lineage = this.portalLineage.has(portal) ? this.portalLineage.get(portal) : UNKNOWN_LINEAGE;
+    const layout: ResultLayout | undefined = state?.masker.active ? { lineage } : undefined;
     if (layout) {
       out.add(encodeDescribe({ target: 'portal', name: portal }));
       this.pending.push({ kind: 'describe', layout });
@@ -765,6 +795,8 @@ export class PostgresSession {
       case 0x45: // E ErrorResponse
         return this.onErrorResponse(frame);
       case 0x5a: // Z ReadyForQuery
+        // Idle: no transaction, so no portal survives; a cursor DECLAREd later may reuse a name.
+        if (this.portalLineage.size > 0 && frame.source[frame.start + 5] === 0x49) this.portalLineage.clear();
         this.pending.completeCycle();
         this.active = undefined;
         this.copyOut = undefined;
@@ -808,11 +840,11 @@ export class PostgresSession {
     if (head?.kind === 'describe') {
       this.pending.shift();
       if (!head.layout) return undefined; // the client's own Describe: the answer is its
-      head.layout.result = this.resultPlans.forFrame(this.state!.masker, frame);
+      head.layout.result = this.resultPlans.forFrame(this.state!.masker, frame, head.layout.lineage);
       return null;
     }
     // A result set starts (a simple Query).
-    this.active = this.resultPlans.forFrame(this.state!.masker, frame);
+    this.active = this.resultPlans.forFrame(this.state!.masker, frame, queryLineage(head));
     return undefined;
   }
 
@@ -823,20 +855,22 @@ export class PostgresSession {
     return null;
   }
 
-  private planResult(masker: Masker, fields: readonly RowField[]): ActiveResult {
+  private planResult(masker: Masker, fields: readonly RowField[], lineage: OutputLineage | undefined): ActiveResult {
     const formats = formatsFor(fields, []);
-    const plan = masker.planResultSet(fields.map((field) => this.resultColumn(field)));
+    const lineages = columnLineages(fields, lineage);
+    const plan = masker.planResultSet(fields.map((field, index) => this.resultColumn(field, lineages[index])));
     const cells = plan.columns.map((column, index) => masker.planCell(column, formats[index]!, fields[index]!.typeOid));
     const inspected = cells.flatMap((cell, index) => (cell ? [index] : []));
     return { fields, formats, plan, cells, inspected };
   }
 
-  private resultColumn(field: RowField): ResultColumn {
+  private resultColumn(field: RowField, derivedFrom: ColumnLineage | undefined): ResultColumn {
     const source = field.tableOid !== 0 ? this.columnIndex.get(columnKey(field.tableOid, field.columnAttr)) : undefined;
     return {
       name: field.name,
       typeOid: field.typeOid,
       ...(source ? { sourceName: source.column, table: source.table } : {}),
+      ...(derivedFrom ? { derivedFrom } : {}),
     };
   }
 
@@ -876,6 +910,7 @@ export class PostgresSession {
       if (prepares && tag === 'PREPARE') prepares.changes[prepares.completed++]?.confirm();
     }
     if (head?.kind === 'execute') this.pending.shift();
+    else if (head?.kind === 'query' && head.outputs) head.outputs.next += 1;
     this.active = undefined;
     this.copyOut = undefined;
     return undefined;
@@ -1036,3 +1071,15 @@ export function splitAddress(address: string): [string, number] {
 }
 
 export type { PendingRequest, StatementRecord };
+
+/**
+ * The lineage of the result set a Query's RowDescription starts: its statement's, counted by the
+ * CommandCompletes before it. A Query sent while masking was off has none recorded: unknown.
+ */
+function queryLineage(head: PendingRequest | undefined): OutputLineage | undefined {
+  if (head?.kind !== 'query' || !head.outputs) return UNKNOWN_LINEAGE;
+  const statement = head.outputs.statements[head.outputs.next];
+  return statement === undefined ? UNKNOWN_LINEAGE : statement.outputs;
+}
+
+type QueryRequest = Extract<PendingRequest, { kind: 'query' }>;

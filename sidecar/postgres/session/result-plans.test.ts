@@ -1,5 +1,7 @@
 // The remembered plans must be the ones a fresh planning would make: same bytes, same plan; other
-// bytes (even of the same length), another plan; a new masker (policy snapshot), plans made again.
+// bytes (even of the same length), another plan; a new masker (policy snapshot), plans made again;
+// the same bytes from a statement of other lineage (what its computed columns come from), another plan.
+import type { OutputLineage } from '../../../api/sql/output-lineage.js';
 import { createMasker } from '../../masking/masker.js';
 import { encodeRowDescription } from '../protocol/backend-encoders.js';
 import type { RowField } from '../protocol/backend-messages.js';
@@ -34,35 +36,45 @@ describe('ResultPlans', () => {
 
   test('plans a description once, wherever its frame lies in the read', () => {
     const { plans, planned } = planner();
-    const first = plans.forFrame(masker, description(['email', 'id']));
-    expect(plans.forFrame(masker, description(['email', 'id'], 7))).toBe(first);
-    expect(plans.forDescription(masker, description(['email', 'id'], 3).payload)).toBe(first);
+    const first = plans.forFrame(masker, description(['email', 'id']), undefined);
+    expect(plans.forFrame(masker, description(['email', 'id'], 7), undefined)).toBe(first);
+    expect(plans.forDescription(masker, description(['email', 'id'], 3).payload, undefined)).toBe(first);
     expect(planned).toEqual([['email', 'id']]);
   });
 
   test('other bytes of the same length are another description', () => {
     const { plans, planned } = planner();
-    expect(names(plans.forFrame(masker, description(['email', 'ab'])))).toEqual(['email', 'ab']);
-    expect(names(plans.forFrame(masker, description(['email', 'ac'])))).toEqual(['email', 'ac']);
-    expect(names(plans.forFrame(masker, description(['email', 'ab'])))).toEqual(['email', 'ab']);
+    expect(names(plans.forFrame(masker, description(['email', 'ab']), undefined))).toEqual(['email', 'ab']);
+    expect(names(plans.forFrame(masker, description(['email', 'ac']), undefined))).toEqual(['email', 'ac']);
+    expect(names(plans.forFrame(masker, description(['email', 'ab']), undefined))).toEqual(['email', 'ab']);
     expect(planned).toEqual([['email', 'ab'], ['email', 'ac']]);
   });
 
   test('a new masker forgets the plans; an inactive one plans nothing', () => {
     const { plans, planned } = planner();
-    plans.forFrame(masker, description(['email']));
-    plans.forFrame(createMasker([{ columns: ['email'] }]), description(['email']));
+    plans.forFrame(masker, description(['email']), undefined);
+    plans.forFrame(createMasker([{ columns: ['email'] }]), description(['email']), undefined);
     expect(planned).toEqual([['email'], ['email']]);
-    expect(plans.forFrame(createMasker([]), description(['email']))).toBe(PASS_THROUGH_RESULT);
+    expect(plans.forFrame(createMasker([]), description(['email']), undefined)).toBe(PASS_THROUGH_RESULT);
+  });
+
+  test('the same description from a statement computing its columns from other columns is planned again', () => {
+    const { plans, planned } = planner();
+    const fromName: OutputLineage = { kind: 'known', columns: [{ star: false, sources: [{ column: 'name' }], wholeRows: [] }] };
+    const fromCard: OutputLineage = { kind: 'known', columns: [{ star: false, sources: [{ column: 'card_number' }], wholeRows: [] }] };
+    const first = plans.forFrame(masker, description(['c']), fromName);
+    expect(plans.forFrame(masker, description(['c']), fromName)).toBe(first);
+    expect(plans.forFrame(masker, description(['c']), fromCard)).not.toBe(first);
+    expect(planned).toEqual([['c'], ['c']]);
   });
 
   test('remembers the most recent eight descriptions', () => {
     const { plans, planned } = planner();
-    for (let index = 0; index < 9; index += 1) plans.forFrame(masker, description([`c${index}`]));
-    plans.forFrame(masker, description(['c8']));
-    plans.forFrame(masker, description(['c1']));
+    for (let index = 0; index < 9; index += 1) plans.forFrame(masker, description([`c${index}`]), undefined);
+    plans.forFrame(masker, description(['c8']), undefined);
+    plans.forFrame(masker, description(['c1']), undefined);
     expect(planned).toHaveLength(9);
-    plans.forFrame(masker, description(['c0']));
+    plans.forFrame(masker, description(['c0']), undefined);
     expect(planned).toHaveLength(10);
   });
 });

@@ -1,0 +1,424 @@
+// Which columns each column of a statement's result is computed from, read off the parse tree: what
+// lets the sidecar mask `card_number || ''`, `upper(email) AS e`, the second branch of a UNION, a
+// CTE's or subquery's alias, or a RETURNING expression — results PostgreSQL's RowDescription does
+// not tie to a table column (table OID 0), so masking by column could not see them.
+//
+// Names only, no catalog, failing closed: a reference resolves through the statement's CTEs and
+// subqueries by name; one that does not resolve to a derived column stays a column of that name
+// (of its table when the reference says which, else of no known table), and the masker then
+// treats it like a column of that name. A value that takes a whole row (`row_to_json(t)`, `t.*`
+// inside an expression, a bare relation name) names the relation instead. Where the result's
+// columns cannot be known from the text (FETCH, EXECUTE of a statement prepared elsewhere), the
+// lineage is `unknown` and every computed column counts as possibly any column.
+import { asList, asRecord, asString, nodeBody, stringItems, unwrapNode, type PgRecord } from './parse-tree.js';
+
+/** A column a result value may be computed from, as the statement names it (lower case). */
+export interface SourceColumn {
+  /** The table the statement names for it, when it names one; undefined when unknown. */
+  readonly table?: string;
+  readonly column: string;
+}
+
+/** What one entry of a result's target list is computed from. */
+export interface OutputColumn {
+  /** `*` or `t.*`: stands for as many result columns as its relations have. */
+  readonly star: boolean;
+  readonly sources: readonly SourceColumn[];
+  /** Relations a whole row of which is part of the value (`row_to_json(t)`): any of their columns. */
+  readonly wholeRows: readonly string[];
+}
+
+export type OutputLineage =
+  | { readonly kind: 'known'; readonly columns: readonly OutputColumn[] }
+  | { readonly kind: 'unknown' };
+
+/** A result whose columns come from a prepared statement or cursor the text does not show. */
+export const UNKNOWN_LINEAGE: OutputLineage = Object.freeze({ kind: 'unknown' });
+
+/** A relation of a FROM clause (or a CTE), as seen by the references of its query. */
+interface Relation {
+  /** The name references use: the alias, or the table's own name. */
+  readonly name: string;
+  /** For a table: its name; for a derived relation: undefined. */
+  readonly table?: string;
+  /** For a derived relation (subquery, CTE, function, VALUES): its columns, positionally, with names. */
+  readonly columns?: readonly NamedOutput[];
+}
+
+interface NamedOutput extends OutputColumn {
+  readonly name: string;
+}
+
+interface Scope {
+  readonly relations: readonly Relation[];
+  readonly ctes: ReadonlyMap<string, readonly NamedOutput[]>;
+  readonly parent?: Scope;
+}
+
+const EMPTY_SCOPE: Scope = { relations: [], ctes: new Map() };
+
+/**
+ * The lineage of a statement's result (a top-level node as the parser returns it), or undefined
+ * when the statement returns no rows of its own.
+ */
+export function outputLineage(type: string, node: PgRecord): OutputLineage | undefined {
+  budget = WORK_BUDGET;
+  try {
+    return lineageOf(type, node);
+  } catch (error) {
+    // A statement built to make the analysis explode (nested recursive CTEs re-analysed per level)
+    // gets the answer that masks every computed column.
+    if (error === OVER_BUDGET) return UNKNOWN_LINEAGE;
+    throw error;
+  }
+}
+
+/** Nodes and queries analysed per statement before giving up; real statements need a few hundred. */
+const WORK_BUDGET = 50_000;
+const OVER_BUDGET = new Error('output lineage: over budget');
+let budget = WORK_BUDGET;
+
+function spend(): void {
+  if (--budget < 0) throw OVER_BUDGET;
+}
+
+function lineageOf(type: string, node: PgRecord): OutputLineage | undefined {
+  switch (type) {
+    case 'SelectStmt':
+      return known(selectOutputs(node, EMPTY_SCOPE));
+    case 'InsertStmt':
+    case 'UpdateStmt':
+    case 'DeleteStmt':
+    case 'MergeStmt':
+      return asList(node.returningList).length === 0 ? undefined : known(returningOutputs(node));
+    case 'PrepareStmt': {
+      // What a later EXECUTE returns.
+      const query = unwrapNode(node.query);
+      return query === undefined ? undefined : lineageOf(query[0], query[1]);
+    }
+    case 'FetchStmt':
+    case 'ExecuteStmt':
+      return UNKNOWN_LINEAGE;
+    case 'CallStmt':
+      // A procedure's OUT parameters come back as a row computed from anything.
+      return UNKNOWN_LINEAGE;
+    default:
+      return undefined;
+  }
+}
+
+function known(columns: readonly OutputColumn[]): OutputLineage {
+  return { kind: 'known', columns: columns.map(({ star, sources, wholeRows }) => ({ star, sources, wholeRows })) };
+}
+
+// ── queries ─────────────────────────────────────────────────────────────────────────────────────
+
+function selectOutputs(select: PgRecord, outer: Scope): NamedOutput[] {
+  spend();
+  const scope = withCtes(select, outer);
+  const op = asString(select.op);
+  if (op !== undefined && op !== 'SETOP_NONE') {
+    // UNION / INTERSECT / EXCEPT: column i is column i of either side, named as on the left.
+    const left = selectOutputs(nodeBody(select.larg) ?? {}, scope);
+    const right = selectOutputs(nodeBody(select.rarg) ?? {}, scope);
+    if (left.some((column) => column.star) || right.some((column) => column.star) || left.length !== right.length) {
+      return [{ name: '?column?', ...merge(true, [...left, ...right]) }];
+    }
+    return left.map((column, index) => ({ name: column.name, ...merge(false, [column, right[index]!]) }));
+  }
+  const valuesLists = asList(select.valuesLists);
+  if (valuesLists.length > 0) return valuesOutputs(valuesLists, scope);
+  const local: Scope = { relations: fromRelations(asList(select.fromClause), scope), ctes: scope.ctes, parent: scope };
+  return asList(select.targetList).map((target) => targetOutput(target, local));
+}
+
+function returningOutputs(statement: PgRecord): NamedOutput[] {
+  const scope = withCtes(statement, EMPTY_SCOPE);
+  const target = nodeBody(statement.relation);
+  const relations = [
+    ...(target ? [tableRelation(target)] : []),
+    ...fromRelations([...asList(statement.fromClause), ...asList(statement.usingClause)], scope),
+  ];
+  // MERGE names its source in sourceRelation.
+  const source = statement.sourceRelation;
+  if (source !== undefined) relations.push(...fromRelations([source], scope));
+  const local: Scope = { relations, ctes: scope.ctes, parent: scope };
+  return asList(statement.returningList).map((target) => targetOutput(target, local));
+}
+
+function valuesOutputs(lists: readonly unknown[], scope: Scope): NamedOutput[] {
+  // Each row is a List node: {List: {items: [...]}}.
+  const rows = lists.map((list) => asList(nodeBody(list)?.items));
+  const width = Math.max(0, ...rows.map((row) => row.length));
+  return Array.from({ length: width }, (_, index) => ({
+    name: `column${index + 1}`,
+    ...merge(false, rows.map((row) => expressionOutput(row[index], scope))),
+  }));
+}
+
+/** The scope a query's body sees: its own WITH clause on top of the enclosing query's. */
+function withCtes(statement: PgRecord, outer: Scope): Scope {
+  const withClause = nodeBody(statement.withClause);
+  const ctes = asList(withClause?.ctes);
+  if (ctes.length === 0) return outer;
+  const defined = new Map(outer.ctes);
+  const scope: Scope = { relations: [], ctes: defined, parent: outer };
+  // A recursive CTE reads its own columns: a second pass sees what the first one found (the first
+  // sees each as a relation without columns yet).
+  const recursive = withClause?.recursive === true;
+  if (recursive) {
+    for (const item of ctes) {
+      const name = asString(nodeBody(item)?.ctename)?.toLowerCase();
+      if (name !== undefined) defined.set(name, []);
+    }
+  }
+  const passes = recursive ? 2 : 1;
+  for (let pass = 0; pass < passes; pass++) {
+    for (const item of ctes) {
+      const cte = nodeBody(item);
+      const name = asString(cte?.ctename)?.toLowerCase();
+      if (!cte || name === undefined) continue;
+      const query = unwrapNode(cte.ctequery);
+      const outputs = query === undefined ? [] : statementOutputs(query[0], query[1], scope);
+      defined.set(name, renamed(outputs, stringItems(cte.aliascolnames)));
+    }
+  }
+  return scope;
+}
+
+/** A CTE's or subquery's statement: a SELECT, or DML with RETURNING (a data-modifying CTE). */
+function statementOutputs(type: string, node: PgRecord, scope: Scope): NamedOutput[] {
+  if (type === 'SelectStmt') return selectOutputs(node, scope);
+  if (asList(node.returningList).length > 0) return returningOutputs(node);
+  return [];
+}
+
+function renamed(outputs: readonly NamedOutput[], names: readonly string[]): NamedOutput[] {
+  return outputs.map((output, index) => (index < names.length ? { ...output, name: names[index]!.toLowerCase() } : output));
+}
+
+// ── FROM ────────────────────────────────────────────────────────────────────────────────────────
+
+function fromRelations(items: readonly unknown[], scope: Scope): Relation[] {
+  const relations: Relation[] = [];
+  // LATERAL items see the ones before them; seeing them all is the conservative reading.
+  const visible = (): Scope => ({ relations, ctes: scope.ctes, parent: scope });
+  for (const item of items) collectRelation(item, visible, relations);
+  return relations;
+}
+
+function collectRelation(item: unknown, scope: () => Scope, into: Relation[]): void {
+  const node = unwrapNode(item);
+  if (node === undefined) return;
+  const [type, body] = node;
+  const alias = aliasOf(body);
+  switch (type) {
+    case 'RangeVar': {
+      const name = asString(body.relname)?.toLowerCase();
+      if (name === undefined) return;
+      const cte = body.schemaname === undefined ? lookupCte(scope(), name) : undefined;
+      if (cte) into.push({ name: alias?.name ?? name, columns: renamed(cte, alias?.columns ?? []) });
+      else into.push({ ...tableRelation(body), ...(alias ? { name: alias.name } : {}) });
+      return;
+    }
+    case 'RangeSubselect': {
+      const query = unwrapNode(body.subquery);
+      const outputs = query === undefined ? [] : statementOutputs(query[0], query[1], scope());
+      into.push({ name: alias?.name ?? '', columns: renamed(outputs, alias?.columns ?? []) });
+      return;
+    }
+    case 'RangeFunction': {
+      // A function's columns may be computed from anything its arguments name.
+      const argument = merge(false, deepColumnRefs(body.functions, scope()));
+      into.push({ name: alias?.name ?? '', columns: [{ name: '*', ...argument, star: true }] });
+      return;
+    }
+    case 'JoinExpr': {
+      collectRelation(body.larg, scope, into);
+      collectRelation(body.rarg, scope, into);
+      return;
+    }
+    case 'RangeTableFunc':
+    case 'JsonTable': {
+      const argument = merge(false, deepColumnRefs(body, scope()));
+      into.push({ name: alias?.name ?? '', columns: [{ name: '*', ...argument, star: true }] });
+      return;
+    }
+    default:
+  }
+}
+
+function tableRelation(rangeVar: PgRecord): Relation {
+  const table = asString(rangeVar.relname)?.toLowerCase() ?? '';
+  return { name: aliasOf(rangeVar)?.name ?? table, table };
+}
+
+function aliasOf(body: PgRecord): { name: string; columns: string[] } | undefined {
+  const alias = nodeBody(body.alias);
+  const name = asString(alias?.aliasname)?.toLowerCase();
+  return name === undefined ? undefined : { name, columns: stringItems(alias?.colnames) };
+}
+
+function lookupCte(scope: Scope | undefined, name: string): readonly NamedOutput[] | undefined {
+  return scope?.ctes.get(name);
+}
+
+// ── target lists and expressions ────────────────────────────────────────────────────────────────
+
+function targetOutput(target: unknown, scope: Scope): NamedOutput {
+  const resTarget = nodeBody(target) ?? {};
+  const value = resTarget.val;
+  const alias = asString(resTarget.name)?.toLowerCase();
+  const column = unwrapNode(value);
+  if (column?.[0] === 'ColumnRef') {
+    const fields = asList(column[1].fields);
+    if (unwrapNode(fields[fields.length - 1])?.[0] === 'A_Star') {
+      const starOf = stringItems(fields).map((part) => part.toLowerCase());
+      return { name: alias ?? '*', ...starOutput(starOf, scope) };
+    }
+  }
+  return { name: alias ?? defaultName(column), ...expressionOutput(value, scope) };
+}
+
+/** PostgreSQL's name for an unaliased result column: the column's, the function's, or ?column?. */
+function defaultName(node: readonly [string, PgRecord] | undefined): string {
+  if (node === undefined) return '?column?';
+  const [type, body] = node;
+  if (type === 'ColumnRef') return stringItems(body.fields).at(-1)?.toLowerCase() ?? '?column?';
+  if (type === 'FuncCall') return stringItems(body.funcname).at(-1)?.toLowerCase() ?? '?column?';
+  if (type === 'TypeCast') return defaultName(unwrapNode(body.arg));
+  return '?column?';
+}
+
+/** `*` or `t.*` in a target list: the derived columns it expands to (table columns come with their OIDs). */
+function starOutput(qualifier: readonly string[], scope: Scope): OutputColumn {
+  const relations = qualifier.length === 0 ? scope.relations : findRelations(scope, qualifier[qualifier.length - 1]!);
+  const derived = relations.flatMap((relation) => relation.columns ?? []);
+  return { ...merge(true, derived), star: true };
+}
+
+function expressionOutput(value: unknown, scope: Scope): OutputColumn {
+  return merge(false, deepColumnRefs(value, scope));
+}
+
+/** Every column reference and subquery result inside `value`, resolved in `scope`. */
+function deepColumnRefs(value: unknown, scope: Scope): OutputColumn[] {
+  const found: OutputColumn[] = [];
+  const visit = (item: unknown): void => {
+    spend();
+    if (Array.isArray(item)) {
+      for (const element of item) visit(element);
+      return;
+    }
+    const record = asRecord(item);
+    if (record === undefined) return;
+    const node = unwrapNode(record);
+    if (node?.[0] === 'ColumnRef') {
+      found.push(resolveColumnRef(node[1], scope));
+      return;
+    }
+    if (node?.[0] === 'SubLink') {
+      // A scalar, ARRAY or EXISTS subquery: its result is part of the value.
+      const query = unwrapNode(node[1].subselect);
+      if (query) found.push(...statementOutputs(query[0], query[1], { relations: [], ctes: scope.ctes, parent: scope }));
+      visit(node[1].testexpr);
+      return;
+    }
+    for (const key in record) visit(record[key]);
+  };
+  visit(value);
+  return found;
+}
+
+function resolveColumnRef(columnRef: PgRecord, scope: Scope): OutputColumn {
+  const fields = asList(columnRef.fields);
+  const names = stringItems(fields).map((part) => part.toLowerCase());
+  const starred = unwrapNode(fields[fields.length - 1])?.[0] === 'A_Star';
+  if (starred) {
+    // `t.*` (or `*`) inside an expression: whole rows.
+    const relations = names.length === 0 ? allRelations(scope) : findRelations(scope, names[names.length - 1]!);
+    return wholeRowsOf(relations, names[names.length - 1]);
+  }
+  if (names.length === 1) {
+    const [name] = names as [string];
+    const derived = derivedColumns(scope, undefined, name);
+    if (derived.length > 0) return merge(false, derived);
+    const relations = findRelations(scope, name);
+    // A bare relation name is a whole-row reference unless a table in scope has a column of that
+    // name, which only the catalog knows: both, then. With only derived relations in scope (whose
+    // columns are known and did not match) it is the whole row alone.
+    const whole = relations.length > 0 ? wholeRowsOf(relations, name) : undefined;
+    const tables = baseTables(scope);
+    if (whole && tables.length === 0) return whole;
+    // Only derived relations in every enclosing query, none with that column: it names nothing.
+    if (!anyTableInScope(scope)) return { star: false, sources: [], wholeRows: [] };
+    const column: SourceColumn = tables.length === 1 ? { table: tables[0]!, column: name } : { column: name };
+    return merge(false, [{ star: false, sources: [column], wholeRows: [] }, ...(whole ? [whole] : [])]);
+  }
+  const column = names[names.length - 1]!;
+  const qualifier = names[names.length - 2]!;
+  const relations = names.length === 2 ? findRelations(scope, qualifier) : [];
+  const derived = derivedColumns(scope, qualifier, column);
+  if (derived.length > 0) return merge(false, derived);
+  // A derived relation has no column of that name (or none yet, in a recursive CTE's first pass).
+  if (relations.length > 0 && relations.every((relation) => relation.columns !== undefined)) return { star: false, sources: [], wholeRows: [] };
+  const table = relations.find((relation) => relation.table !== undefined)?.table ?? (relations.length === 0 ? qualifier : undefined);
+  return { star: false, sources: [table === undefined ? { column } : { table, column }], wholeRows: [] };
+}
+
+/** Derived columns named `column` (of the relation `qualifier`, when given), innermost scope first. */
+function derivedColumns(scope: Scope, qualifier: string | undefined, column: string): OutputColumn[] {
+  for (let current: Scope | undefined = scope; current; current = current.parent) {
+    const matches = current.relations
+      .filter((relation) => relation.columns !== undefined && (qualifier === undefined || relation.name === qualifier))
+      .flatMap((relation) => {
+        const named = relation.columns!.filter((output) => output.name === column);
+        // A relation with a `*` column (a function, `SELECT *`) may hold a column of any name.
+        return named.length > 0 ? named : relation.columns!.filter((output) => output.star);
+      });
+    if (matches.length > 0) return matches;
+    if (qualifier !== undefined && current.relations.some((relation) => relation.name === qualifier)) return [];
+  }
+  return [];
+}
+
+function findRelations(scope: Scope, name: string): Relation[] {
+  for (let current: Scope | undefined = scope; current; current = current.parent) {
+    const matches = current.relations.filter((relation) => relation.name === name);
+    if (matches.length > 0) return matches;
+  }
+  return [];
+}
+
+function allRelations(scope: Scope): readonly Relation[] {
+  return scope.relations;
+}
+
+function anyTableInScope(scope: Scope): boolean {
+  for (let current: Scope | undefined = scope; current; current = current.parent) {
+    if (current.relations.some((relation) => relation.table !== undefined)) return true;
+  }
+  return false;
+}
+
+function baseTables(scope: Scope): string[] {
+  return scope.relations.flatMap((relation) => (relation.table !== undefined ? [relation.table] : []));
+}
+
+function wholeRowsOf(relations: readonly Relation[], fallback: string | undefined): OutputColumn {
+  const derived = relations.flatMap((relation) => relation.columns ?? []);
+  const tables = relations.flatMap((relation) => (relation.table !== undefined ? [relation.table] : []));
+  const merged = merge(false, derived);
+  const wholeRows = [...merged.wholeRows, ...tables, ...(relations.length === 0 && fallback !== undefined ? [fallback] : [])];
+  return { star: false, sources: merged.sources, wholeRows: [...new Set(wholeRows)] };
+}
+
+function merge(star: boolean, columns: readonly OutputColumn[]): OutputColumn {
+  const sources = new Map<string, SourceColumn>();
+  const wholeRows = new Set<string>();
+  for (const column of columns) {
+    for (const source of column.sources) sources.set(`${source.table ?? ''}.${source.column}`, source);
+    for (const relation of column.wholeRows) wholeRows.add(relation);
+  }
+  return { star, sources: [...sources.values()], wholeRows: [...wholeRows] };
+}

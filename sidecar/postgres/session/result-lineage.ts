@@ -1,0 +1,46 @@
+// Lines a statement's output lineage (api/sql/output-lineage.ts) up with the fields of the
+// RowDescription it produced, so each computed field (table OID 0) knows which columns its values
+// come from and column rules reach it. Table columns (OID set) are matched by their catalog names
+// and get nothing here. Where the two cannot be lined up exactly (several `*`, a count that does
+// not fit), every computed field gets what any entry is computed from: masking more, never less.
+import { UNKNOWN_LINEAGE, type OutputColumn, type OutputLineage } from '../../../api/sql/output-lineage.js';
+import type { ColumnLineage } from '../../masking/column-matcher.js';
+import type { RowField } from '../protocol/backend-messages.js';
+
+const UNKNOWN_COLUMN: ColumnLineage = Object.freeze({ sources: [], wholeRows: [], unknown: true });
+
+export { UNKNOWN_LINEAGE };
+
+/** Per field, what it is computed from; undefined for table columns and values computed from no column. */
+export function columnLineages(fields: readonly RowField[], lineage: OutputLineage | undefined): (ColumnLineage | undefined)[] {
+  if (lineage === undefined) return fields.map(() => undefined);
+  if (lineage.kind === 'unknown') return fields.map((field) => (field.tableOid === 0 ? UNKNOWN_COLUMN : undefined));
+  const perField = alignedEntries(fields.length, lineage.columns);
+  return fields.map((field, index) => (field.tableOid === 0 ? lineageOf(perField[index]!) : undefined));
+}
+
+/** The entry each field comes from; when that cannot be told, every field gets all entries at once. */
+function alignedEntries(count: number, entries: readonly OutputColumn[]): (readonly OutputColumn[])[] {
+  const stars = entries.filter((entry) => entry.star).length;
+  if (stars === 0 && entries.length === count) return entries.map((entry) => [entry]);
+  const width = count - (entries.length - 1);
+  if (stars === 1 && width >= 0) {
+    const star = entries.findIndex((entry) => entry.star);
+    return Array.from({ length: count }, (_, index) => {
+      if (index < star) return [entries[index]!];
+      if (index < star + width) return [entries[star]!];
+      return [entries[index - width + 1]!];
+    });
+  }
+  return Array.from({ length: count }, () => entries);
+}
+
+function lineageOf(entries: readonly OutputColumn[]): ColumnLineage | undefined {
+  if (entries.length === 1) {
+    const [entry] = entries as [OutputColumn];
+    return entry.sources.length === 0 && entry.wholeRows.length === 0 ? undefined : entry;
+  }
+  const sources = entries.flatMap((entry) => entry.sources);
+  const wholeRows = [...new Set(entries.flatMap((entry) => entry.wholeRows))];
+  return sources.length === 0 && wholeRows.length === 0 ? undefined : { sources, wholeRows };
+}
