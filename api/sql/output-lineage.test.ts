@@ -30,6 +30,8 @@ describe('outputLineage: what each result column is computed from', () => {
     ['SELECT o.id, cu.card_number FROM orders o JOIN customers cu ON cu.id = o.customer_id', ['orders.id', 'customers.card_number']],
     // Two tables, an unqualified name: its table is unknown.
     ['SELECT card_number FROM orders, customers', ['?.card_number']],
+    // A join's alias is not tracked: the column's table is unknown, so any table.column rule of that name applies.
+    ['SELECT upper(j.card_number) FROM (customers c JOIN orders o ON o.customer_id = c.id) AS j', ['?.card_number']],
     ["SELECT coalesce(card_number, 'none')::text, CASE WHEN id > 1 THEN email END FROM customers", ['customers.card_number', 'customers.email,customers.id']],
   ])('%s', (sql, expected) => {
     expect(summary(sql)).toEqual(expected);

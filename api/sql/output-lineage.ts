@@ -216,7 +216,7 @@ function collectRelation(item: unknown, scope: () => Scope, into: Relation[]): v
     case 'RangeVar': {
       const name = asString(body.relname)?.toLowerCase();
       if (name === undefined) return;
-      const cte = body.schemaname === undefined ? lookupCte(scope(), name) : undefined;
+      const cte = body.schemaname === undefined ? scope().ctes.get(name) : undefined;
       if (cte) into.push({ name: alias?.name ?? name, columns: renamed(cte, alias?.columns ?? []) });
       else into.push({ ...tableRelation(body), ...(alias ? { name: alias.name } : {}) });
       return;
@@ -257,10 +257,6 @@ function aliasOf(body: PgRecord): { name: string; columns: string[] } | undefine
   const alias = nodeBody(body.alias);
   const name = asString(alias?.aliasname)?.toLowerCase();
   return name === undefined ? undefined : { name, columns: stringItems(alias?.colnames) };
-}
-
-function lookupCte(scope: Scope | undefined, name: string): readonly NamedOutput[] | undefined {
-  return scope?.ctes.get(name);
 }
 
 // ── target lists and expressions ────────────────────────────────────────────────────────────────
@@ -336,7 +332,7 @@ function resolveColumnRef(columnRef: PgRecord, scope: Scope): OutputColumn {
   const starred = unwrapNode(fields[fields.length - 1])?.[0] === 'A_Star';
   if (starred) {
     // `t.*` (or `*`) inside an expression: whole rows.
-    const relations = names.length === 0 ? allRelations(scope) : findRelations(scope, names[names.length - 1]!);
+    const relations = names.length === 0 ? scope.relations : findRelations(scope, names[names.length - 1]!);
     return wholeRowsOf(relations, names[names.length - 1]);
   }
   if (names.length === 1) {
@@ -362,7 +358,9 @@ function resolveColumnRef(columnRef: PgRecord, scope: Scope): OutputColumn {
   if (derived.length > 0) return merge(false, derived);
   // A derived relation has no column of that name (or none yet, in a recursive CTE's first pass).
   if (relations.length > 0 && relations.every((relation) => relation.columns !== undefined)) return { star: false, sources: [], wholeRows: [] };
-  const table = relations.find((relation) => relation.table !== undefined)?.table ?? (relations.length === 0 ? qualifier : undefined);
+  // schema.table.column names its table; `t.column` where no relation in scope is called t (a join's
+  // alias, which this reading does not track) leaves the table unknown: matched by column name alone.
+  const table = names.length > 2 ? qualifier : relations.find((relation) => relation.table !== undefined)?.table;
   return { star: false, sources: [table === undefined ? { column } : { table, column }], wholeRows: [] };
 }
 
@@ -388,10 +386,6 @@ function findRelations(scope: Scope, name: string): Relation[] {
     if (matches.length > 0) return matches;
   }
   return [];
-}
-
-function allRelations(scope: Scope): readonly Relation[] {
-  return scope.relations;
 }
 
 function anyTableInScope(scope: Scope): boolean {
