@@ -44,8 +44,11 @@ describe('outputLineage: what each result column is computed from', () => {
     ['a CTE', 'WITH x AS (SELECT email AS e FROM customers) SELECT e FROM x', ['customers.email']],
     ['a CTE column list and a nested CTE', 'WITH a(v) AS (SELECT card_number FROM customers), b AS (SELECT v || \'\' AS w FROM a) SELECT w FROM b', ['customers.card_number']],
     ['a recursive CTE', 'WITH RECURSIVE r(n, c) AS (SELECT 1, card_number FROM customers UNION ALL SELECT n + 1, c FROM r WHERE n < 3) SELECT c FROM r', ['customers.card_number']],
-    ['a scalar subquery', 'SELECT (SELECT max(card_number) FROM customers), count(*) FROM orders', ['customers.card_number', '']],
+    // Unqualified inside a subquery, the name could be the outer query's too: its table is left unknown.
+    ['a scalar subquery', 'SELECT (SELECT max(card_number) FROM customers), count(*) FROM orders', ['?.card_number', '']],
     ['a correlated subquery', 'SELECT (SELECT c.email FROM customers c WHERE c.id = o.customer_id) FROM orders o', ['customers.email']],
+    // card_number is the outer query's (orders has none): with two tables in reach, its table is unknown.
+    ['an unqualified outer reference', 'SELECT (SELECT upper(card_number) FROM orders LIMIT 1) FROM customers', ['?.card_number']],
     ['an ARRAY subquery', 'SELECT ARRAY(SELECT email FROM customers)', ['customers.email']],
     ['a data-modifying CTE', 'WITH d AS (DELETE FROM customers RETURNING card_number AS gone) SELECT gone FROM d', ['customers.card_number']],
     ['a LATERAL subquery', 'SELECT l.v FROM orders o, LATERAL (SELECT o.id::text || cu.email AS v FROM customers cu) l', ['customers.email,orders.id']],
@@ -74,7 +77,7 @@ describe('outputLineage: what each result column is computed from', () => {
 
   it('follows RETURNING and VALUES', () => {
     expect(summary("UPDATE customers SET notes = 'x' WHERE id = 1 RETURNING card_number AS c, id")).toEqual(['customers.card_number', 'customers.id']);
-    expect(summary("INSERT INTO orders (customer_id) SELECT id FROM customers RETURNING id, (SELECT email FROM customers LIMIT 1)")).toEqual(['orders.id', 'customers.email']);
+    expect(summary("INSERT INTO orders (customer_id) SELECT id FROM customers RETURNING id, (SELECT c.email FROM customers c LIMIT 1)")).toEqual(['orders.id', 'customers.email']);
     expect(summary('DELETE FROM orders o USING customers c WHERE c.id = o.customer_id RETURNING c.email')).toEqual(['customers.email']);
     expect(summary("VALUES (1, 'a'), (2, 'b')")).toEqual(['', '']);
   });

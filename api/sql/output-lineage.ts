@@ -344,10 +344,11 @@ function resolveColumnRef(columnRef: PgRecord, scope: Scope): OutputColumn {
     // name, which only the catalog knows: both, then. With only derived relations in scope (whose
     // columns are known and did not match) it is the whole row alone.
     const whole = relations.length > 0 ? wholeRowsOf(relations, name) : undefined;
-    const tables = baseTables(scope);
+    // Tables of this query and every enclosing one: an unqualified name may be an outer query's column.
+    const tables = tablesInScope(scope);
     if (whole && tables.length === 0) return whole;
     // Only derived relations in every enclosing query, none with that column: it names nothing.
-    if (!anyTableInScope(scope)) return { star: false, sources: [], wholeRows: [] };
+    if (tables.length === 0) return { star: false, sources: [], wholeRows: [] };
     const column: SourceColumn = tables.length === 1 ? { table: tables[0]!, column: name } : { column: name };
     return merge(false, [{ star: false, sources: [column], wholeRows: [] }, ...(whole ? [whole] : [])]);
   }
@@ -388,15 +389,13 @@ function findRelations(scope: Scope, name: string): Relation[] {
   return [];
 }
 
-function anyTableInScope(scope: Scope): boolean {
+/** The distinct tables (not derived relations) visible from `scope`, enclosing queries included. */
+function tablesInScope(scope: Scope): string[] {
+  const tables = new Set<string>();
   for (let current: Scope | undefined = scope; current; current = current.parent) {
-    if (current.relations.some((relation) => relation.table !== undefined)) return true;
+    for (const relation of current.relations) if (relation.table !== undefined) tables.add(relation.table);
   }
-  return false;
-}
-
-function baseTables(scope: Scope): string[] {
-  return scope.relations.flatMap((relation) => (relation.table !== undefined ? [relation.table] : []));
+  return [...tables];
 }
 
 function wholeRowsOf(relations: readonly Relation[], fallback: string | undefined): OutputColumn {
