@@ -51,6 +51,8 @@ describe('outputLineage: what each result column is computed from', () => {
     ['an unqualified outer reference', 'SELECT (SELECT upper(card_number) FROM orders LIMIT 1) FROM customers', ['?.card_number']],
     ['an ARRAY subquery', 'SELECT ARRAY(SELECT email FROM customers)', ['customers.email']],
     ['a data-modifying CTE', 'WITH d AS (DELETE FROM customers RETURNING card_number AS gone) SELECT gone FROM d', ['customers.card_number']],
+    ['a column of a SELECT * subquery, through an expression', 'SELECT upper(x.card_number), length(name) FROM (SELECT * FROM customers) x', ['customers.card_number', 'customers.name']],
+    ['a column of a UNION of SELECT *', 'SELECT upper(u.email) FROM (SELECT * FROM customers UNION ALL SELECT * FROM customers) u', ['customers.email']],
     ['a LATERAL subquery', 'SELECT l.v FROM orders o, LATERAL (SELECT o.id::text || cu.email AS v FROM customers cu) l', ['customers.email,orders.id']],
   ])('resolves %s', (_name, sql, expected) => {
     expect(summary(sql)).toEqual(expected);
@@ -73,6 +75,8 @@ describe('outputLineage: what each result column is computed from', () => {
     expect(summary('SELECT row_to_json(c) FROM customers c')).toEqual(['customers.c|whole:customers']);
     expect(summary('SELECT to_jsonb(c.*) FROM customers c')).toEqual(['|whole:customers']);
     expect(summary('SELECT json_agg(s) FROM (SELECT email FROM customers) s')).toEqual(['customers.email']);
+    // The whole row of a SELECT * subquery is the whole row of its table.
+    expect(summary('SELECT row_to_json(x) FROM (SELECT * FROM customers) x')).toEqual(['customers.x|whole:customers']);
   });
 
   it('follows RETURNING and VALUES', () => {

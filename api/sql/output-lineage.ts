@@ -45,8 +45,18 @@ interface Relation {
   readonly columns?: readonly NamedOutput[];
 }
 
-interface NamedOutput extends OutputColumn {
+/** An entry as this module tracks it: named, and for a `*`, the tables it expands over. */
+interface NamedOutput extends Traced {
   readonly name: string;
+}
+
+interface Traced extends OutputColumn {
+  /**
+   * The tables whose columns a `*` stands for. At the top level those columns carry their table OIDs;
+   * referenced from an enclosing query (`upper(s.card_number)` over `(SELECT * FROM customers) s`)
+   * they are that table's columns.
+   */
+  readonly starTables?: readonly string[];
 }
 
 interface Scope {
@@ -287,10 +297,12 @@ function defaultName(node: readonly [string, PgRecord] | undefined): string {
 }
 
 /** `*` or `t.*` in a target list: the derived columns it expands to (table columns come with their OIDs). */
-function starOutput(qualifier: readonly string[], scope: Scope): OutputColumn {
+function starOutput(qualifier: readonly string[], scope: Scope): Traced {
   const relations = qualifier.length === 0 ? scope.relations : findRelations(scope, qualifier[qualifier.length - 1]!);
   const derived = relations.flatMap((relation) => relation.columns ?? []);
-  return { ...merge(true, derived), star: true };
+  const merged = merge(true, derived);
+  const tables = relations.flatMap((relation) => (relation.table !== undefined ? [relation.table] : []));
+  return { ...merged, star: true, starTables: [...new Set([...(merged.starTables ?? []), ...tables])] };
 }
 
 function expressionOutput(value: unknown, scope: Scope): OutputColumn {
@@ -338,8 +350,9 @@ function resolveColumnRef(columnRef: PgRecord, scope: Scope): OutputColumn {
   if (names.length === 1) {
     const [name] = names as [string];
     const derived = derivedColumns(scope, undefined, name);
-    if (derived.length > 0) return merge(false, derived);
     const relations = findRelations(scope, name);
+    // A derived column of that name, and the whole row when a relation is called so too.
+    if (derived.length > 0) return merge(false, relations.length > 0 ? [...derived, wholeRowsOf(relations, name)] : derived);
     // A bare relation name is a whole-row reference unless a table in scope has a column of that
     // name, which only the catalog knows: both, then. With only derived relations in scope (whose
     // columns are known and did not match) it is the whole row alone.
@@ -370,10 +383,16 @@ function derivedColumns(scope: Scope, qualifier: string | undefined, column: str
   for (let current: Scope | undefined = scope; current; current = current.parent) {
     const matches = current.relations
       .filter((relation) => relation.columns !== undefined && (qualifier === undefined || relation.name === qualifier))
-      .flatMap((relation) => {
-        const named = relation.columns!.filter((output) => output.name === column);
-        // A relation with a `*` column (a function, `SELECT *`) may hold a column of any name.
-        return named.length > 0 ? named : relation.columns!.filter((output) => output.star);
+      .flatMap((relation): Traced[] => {
+        const named: Traced[] = relation.columns!.filter((output) => output.name === column);
+        if (named.length > 0) return named;
+        // A relation with a `*` column (a function, `SELECT *`) may hold a column of any name: the
+        // column of that name of each table the `*` covers, and whatever else the `*` computes.
+        return relation.columns!.filter((output) => output.star).map((star) => ({
+          star: false,
+          sources: [...star.sources, ...(star.starTables ?? []).map((table) => ({ table, column }))],
+          wholeRows: star.wholeRows,
+        }));
       });
     if (matches.length > 0) return matches;
     if (qualifier !== undefined && current.relations.some((relation) => relation.name === qualifier)) return [];
@@ -402,16 +421,20 @@ function wholeRowsOf(relations: readonly Relation[], fallback: string | undefine
   const derived = relations.flatMap((relation) => relation.columns ?? []);
   const tables = relations.flatMap((relation) => (relation.table !== undefined ? [relation.table] : []));
   const merged = merge(false, derived);
-  const wholeRows = [...merged.wholeRows, ...tables, ...(relations.length === 0 && fallback !== undefined ? [fallback] : [])];
+  // A derived relation's `*` columns are whole rows of the tables it covers.
+  const wholeRows = [...merged.wholeRows, ...(merged.starTables ?? []), ...tables, ...(relations.length === 0 && fallback !== undefined ? [fallback] : [])];
   return { star: false, sources: merged.sources, wholeRows: [...new Set(wholeRows)] };
 }
 
-function merge(star: boolean, columns: readonly OutputColumn[]): OutputColumn {
+function merge(star: boolean, columns: readonly Traced[]): Traced {
   const sources = new Map<string, SourceColumn>();
   const wholeRows = new Set<string>();
+  const starTables = new Set<string>();
   for (const column of columns) {
     for (const source of column.sources) sources.set(`${source.table ?? ''}.${source.column}`, source);
     for (const relation of column.wholeRows) wholeRows.add(relation);
+    for (const table of column.starTables ?? []) starTables.add(table);
   }
-  return { star, sources: [...sources.values()], wholeRows: [...wholeRows] };
+  const merged: Traced = { star, sources: [...sources.values()], wholeRows: [...wholeRows] };
+  return starTables.size > 0 ? { ...merged, starTables: [...starTables] } : merged;
 }

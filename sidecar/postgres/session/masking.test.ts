@@ -176,6 +176,8 @@ describe('computed columns (what a column rule names, reached through expression
       expect(cte.rows).toEqual([{ k: '[REDACTED]', bang: '[REDACTED]' }]);
       const subquery = await client.query(`SELECT s.k FROM (SELECT lower(${DISGUISED}) AS k FROM customers WHERE id = 1) s`);
       expect(subquery.rows).toEqual([{ k: '[REDACTED]' }]);
+      const overStar = await client.query(`SELECT upper(translate(x.card_number, '0123456789 -', 'abcdefghij__')) AS u FROM (SELECT * FROM customers) x WHERE id = 1`);
+      expect(overStar.rows).toEqual([{ u: '[REDACTED]' }]);
       // Column 1 is `name` on the left and the card on the right: every value of it is masked.
       const union = await client.query(`SELECT name FROM customers WHERE id = 2 UNION ALL SELECT ${DISGUISED} FROM customers WHERE id = 1`);
       expect(union.rows).toEqual([{ name: '[REDACTED]' }, { name: '[REDACTED]' }]);
