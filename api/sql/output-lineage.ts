@@ -108,9 +108,8 @@ function lineageOf(type: string, node: PgRecord): OutputLineage | undefined {
     }
     case 'FetchStmt':
     case 'ExecuteStmt':
-      return UNKNOWN_LINEAGE;
+    // A procedure's OUT parameters come back as a row computed from anything.
     case 'CallStmt':
-      // A procedure's OUT parameters come back as a row computed from anything.
       return UNKNOWN_LINEAGE;
     default:
       return undefined;
@@ -301,8 +300,7 @@ function starOutput(qualifier: readonly string[], scope: Scope): Traced {
   const relations = qualifier.length === 0 ? scope.relations : findRelations(scope, qualifier[qualifier.length - 1]!);
   const derived = relations.flatMap((relation) => relation.columns ?? []);
   const merged = merge(true, derived);
-  const tables = relations.flatMap((relation) => (relation.table !== undefined ? [relation.table] : []));
-  return { ...merged, star: true, starTables: [...new Set([...(merged.starTables ?? []), ...tables])] };
+  return { ...merged, star: true, starTables: [...new Set([...(merged.starTables ?? []), ...tablesOf(relations)])] };
 }
 
 function expressionOutput(value: unknown, scope: Scope): OutputColumn {
@@ -412,17 +410,21 @@ function findRelations(scope: Scope, name: string): Relation[] {
 function tablesInScope(scope: Scope): string[] {
   const tables = new Set<string>();
   for (let current: Scope | undefined = scope; current; current = current.parent) {
-    for (const relation of current.relations) if (relation.table !== undefined) tables.add(relation.table);
+    for (const table of tablesOf(current.relations)) tables.add(table);
   }
   return [...tables];
 }
 
+/** The tables among `relations` (derived relations have none). */
+function tablesOf(relations: readonly Relation[]): string[] {
+  return relations.flatMap((relation) => (relation.table !== undefined ? [relation.table] : []));
+}
+
 function wholeRowsOf(relations: readonly Relation[], fallback: string | undefined): OutputColumn {
   const derived = relations.flatMap((relation) => relation.columns ?? []);
-  const tables = relations.flatMap((relation) => (relation.table !== undefined ? [relation.table] : []));
   const merged = merge(false, derived);
   // A derived relation's `*` columns are whole rows of the tables it covers.
-  const wholeRows = [...merged.wholeRows, ...(merged.starTables ?? []), ...tables, ...(relations.length === 0 && fallback !== undefined ? [fallback] : [])];
+  const wholeRows = [...merged.wholeRows, ...(merged.starTables ?? []), ...tablesOf(relations), ...(relations.length === 0 && fallback !== undefined ? [fallback] : [])];
   return { star: false, sources: merged.sources, wholeRows: [...new Set(wholeRows)] };
 }
 

@@ -11,7 +11,7 @@ import { httpOperation, normalizeHttpPath } from '../../api/policy/http.js';
 import { loadSqlParser, SqlClassifier } from '../../api/sql/classify.js';
 import type { SqlOperation } from '../../api/sql/operations.js';
 import type { OutputLineage } from '../../api/sql/output-lineage.js';
-import { compileMaskingRules, type ColumnMatcher } from '../../sidecar/masking/column-matcher.js';
+import { compileMaskingRules, type ColumnLineage, type ColumnMatcher } from '../../sidecar/masking/column-matcher.js';
 import type { MaskingStrategy } from '../../sidecar/masking/strategies.js';
 import { loadConfigFolder } from '../config-folder.js';
 import type { CliCommand, CliIO } from '../io.js';
@@ -168,7 +168,7 @@ async function explainStatement(set: CompiledPolicySet, text: string): Promise<P
 
 /** Masking of each result column: a computed one through its sources, as the sidecar does; a table column by the same names. */
 function explainResults(matcher: ColumnMatcher, lineage: OutputLineage): ExplainedResults {
-  const strategyOf = (derivedFrom: Parameters<ColumnMatcher['match']>[0]['derivedFrom']) => matcher.match({ name: '', ...(derivedFrom ? { derivedFrom } : {}) }).strategy;
+  const strategyOf = (derivedFrom: ColumnLineage) => matcher.match({ name: '', derivedFrom }).strategy;
   if (lineage.kind === 'unknown') {
     const masking = strategyOf({ sources: [], wholeRows: [], unknown: true });
     return { known: false, ...(masking ? { masking } : {}) };

@@ -9,7 +9,7 @@ import type { Logger } from '../../../api/logging/logger.js';
 import type { Decision } from '../../../api/policy/decision.js';
 import type { SqlClassifier } from '../../../api/sql/classify.js';
 import type { ClassifiedStatement, SqlClassification } from '../../../api/sql/operations.js';
-import type { OutputLineage } from '../../../api/sql/output-lineage.js';
+import { UNKNOWN_LINEAGE, type OutputLineage } from '../../../api/sql/output-lineage.js';
 import type { ColumnLineage } from '../../masking/column-matcher.js';
 import type { ColumnPlan, Masker, ResultColumn } from '../../masking/masker.js';
 import type { SidecarMetrics } from '../../metrics/sidecar-metrics.js';
@@ -60,7 +60,7 @@ import {
 } from './pending-requests.js';
 import { PreparedStatements, type ProvisionalChange, type StatementRecord } from './prepared-statements.js';
 import { PASS_THROUGH_RESULT, ResultPlans } from './result-plans.js';
-import { columnLineages, UNKNOWN_LINEAGE } from './result-lineage.js';
+import { columnLineages } from './result-lineage.js';
 import { upstreamTlsOptions, type PostgresResourceHandle, type PostgresResourceState } from './resource-state.js';
 import { COPY_OUT_REFUSED, StatementJudge, type Judgement } from './statement-judge.js';
 import { filterStartupParameters } from './startup-parameters.js';

@@ -1,6 +1,6 @@
-import type { OutputColumn, OutputLineage } from '../../../api/sql/output-lineage.js';
+import { UNKNOWN_LINEAGE, type OutputColumn, type OutputLineage } from '../../../api/sql/output-lineage.js';
 import type { RowField } from '../protocol/backend-messages.js';
-import { columnLineages, UNKNOWN_LINEAGE } from './result-lineage.js';
+import { columnLineages } from './result-lineage.js';
 
 const field = (name: string, tableOid = 0): RowField => ({ name, tableOid, columnAttr: tableOid === 0 ? 0 : 1, typeOid: 25, typeLen: -1, typeMod: -1, format: 0 });
 const entry = (column?: string, star = false): OutputColumn => ({ star, sources: column ? [{ column }] : [], wholeRows: [] });

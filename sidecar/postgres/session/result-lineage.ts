@@ -3,13 +3,11 @@
 // come from and column rules reach it. Table columns (OID set) are matched by their catalog names
 // and get nothing here. Where the two cannot be lined up exactly (several `*`, a count that does
 // not fit), every computed field gets what any entry is computed from: masking more, never less.
-import { UNKNOWN_LINEAGE, type OutputColumn, type OutputLineage } from '../../../api/sql/output-lineage.js';
+import type { OutputColumn, OutputLineage } from '../../../api/sql/output-lineage.js';
 import type { ColumnLineage } from '../../masking/column-matcher.js';
 import type { RowField } from '../protocol/backend-messages.js';
 
 const UNKNOWN_COLUMN: ColumnLineage = Object.freeze({ sources: [], wholeRows: [], unknown: true });
-
-export { UNKNOWN_LINEAGE };
 
 /** Per field, what it is computed from; undefined for table columns and values computed from no column. */
 export function columnLineages(fields: readonly RowField[], lineage: OutputLineage | undefined): (ColumnLineage | undefined)[] {
