@@ -26,7 +26,7 @@ import { webhookTlsClusterFrom } from './certs/kube-client-adapter.js';
 import { WebhookCertManager } from './certs/webhook-cert-manager.js';
 import { ClusterControlPlane } from './cluster-control-plane/cluster-control-plane.js';
 import { clusterCredentialIssuers, secretLookupFrom } from './cluster-control-plane/cluster-issuers.js';
-import { carriesSidecar, identityOfPod } from './cluster-control-plane/sidecar-pods.js';
+import { carriesSidecar, identityOfPod, serviceAccountOf } from './cluster-control-plane/sidecar-pods.js';
 import { createControlPlaneMetrics } from './control-plane/control-plane-metrics.js';
 import { nodeAuthenticatorFrom } from './control-plane/identity-authenticator.js';
 import { SnapshotCache } from './control-plane/snapshot-cache.js';
@@ -404,6 +404,11 @@ function isStatusOnly(object: KubeObject, old: KubeObject | undefined): boolean 
   return object.metadata.generation === old.metadata.generation && object.metadata.deletionTimestamp === old.metadata.deletionTimestamp;
 }
 
+/** Whether an update can change what the control plane serves the pod. */
+function servedDifferently(pod: KubePod, old: KubePod): boolean {
+  return carriesSidecar(pod) !== carriesSidecar(old) || serviceAccountOf(pod) !== serviceAccountOf(old) || pod.metadata.uid !== old.metadata.uid;
+}
+
 /** Informer events: the control plane recomputes, and the current term reconciles what depends on the change. */
 function wireEvents(informers: Informers, stores: ClusterStores, controlPlane: ClusterControlPlane, term: () => ReconcileTerm | undefined): void {
   const kinds: WatchedKind[] = ['NonHumanIdentity', 'ProtectedResource', 'AccessPolicy', 'Secret', 'ServiceAccount'];
@@ -416,15 +421,16 @@ function wireEvents(informers: Informers, stores: ClusterStores, controlPlane: C
       term()?.enqueue(dependents);
     });
   }
-  // Pods change status all the time; only gaining, losing or ending the sidecar matters.
+  // Pods change status all the time; only gaining, losing or ending the sidecar matters, or another
+  // ServiceAccount (a pod re-created under the same name). Each redoes that pod's snapshot alone.
   informers.Pod.on('add', (object) => {
-    if (carriesSidecar(object as KubePod)) controlPlane.changed();
+    if (carriesSidecar(object as KubePod)) controlPlane.podChanged(object as KubePod);
   });
   informers.Pod.on('update', (object, old) => {
-    if (old === undefined || carriesSidecar(object as KubePod) !== carriesSidecar(old as KubePod)) controlPlane.changed();
+    if (old === undefined || servedDifferently(object as KubePod, old as KubePod)) controlPlane.podChanged(object as KubePod);
   });
   informers.Pod.on('delete', (object) => {
-    if (carriesSidecar(object as KubePod)) controlPlane.changed();
+    if (carriesSidecar(object as KubePod)) controlPlane.podChanged(object as KubePod);
   });
 }
 

@@ -5,9 +5,13 @@
 // informer caches. Credentials come from one shared CredentialManager, one per identity and
 // resource however many pods share them.
 //
-// Any change (a Gatehouse object, a Secret, a pod) schedules one recompute after a short debounce.
-// A recompute publishes at once with the credentials the manager holds now, and only then asks the
-// manager to catch up (issue, re-scope, revoke): a removed policy reaches the sidecars without
+// A change to a Gatehouse object or a Secret they use schedules one full recompute (every identity's
+// selection, every pod) after a short debounce. A pod change redoes only that pod's node: pods are
+// created by the hundred in a scale-up, on the event loop the admission webhook answers on, and a
+// pod joining an identity that already has pods changes nobody else's snapshot. All pods of an
+// identity share one selection and one set of resource lists, so the cache hashes them once.
+// Snapshots are published at once with the credentials the manager holds now, and only then does
+// the manager catch up (issue, re-scope, revoke): a removed policy reaches the sidecars without
 // waiting for a database, and the catch-up publishes again when credentials change.
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { GatehouseError } from '../../api/errors.js';
@@ -15,14 +19,13 @@ import type { AccessPolicy, NonHumanIdentity, ObjectMeta, ProtectedResource } fr
 import type { Logger } from '../../api/logging/logger.js';
 import { namespaceOf, type GatehouseConfig } from '../../api/manifests/config.js';
 import { toResourceSets, type ResourceSets } from '../../api/proto/snapshot-resources.js';
-import type { SidecarSnapshot } from '../../api/snapshot/sidecar-snapshot.js';
 import type { SnapshotCache } from '../control-plane/snapshot-cache.js';
-import { toUpstreamCredential } from '../credentials/credential-issuer.js';
+import { toUpstreamCredential, type IssuedCredential } from '../credentials/credential-issuer.js';
 import { CredentialManager, credentialKeyOf, type CredentialGrant, type CredentialIssuers } from '../credentials/credential-manager.js';
 import type { Scheduler } from '../credentials/scheduler.js';
 import { selectForIdentity, withCredentials, type LocalSelection } from '../local-control-plane/local-snapshot.js';
 import { configFromStores, configOf } from '../reconcile/cluster-config.js';
-import type { ClusterStores, KubePod, ObjectStore } from '../reconcile/cluster-objects.js';
+import { splitKey, type ClusterStores, type KubePod, type ObjectStore } from '../reconcile/cluster-objects.js';
 import type { CredentialRevoker } from '../reconcile/resource-reconciler.js';
 import { RevocationLedger } from './cluster-issuers.js';
 import { carriesSidecar, identityOfPod, nodeIdOfPod } from './sidecar-pods.js';
@@ -43,13 +46,29 @@ export interface ClusterControlPlaneOptions {
   readonly onNodeRemoved?: (nodeId: string) => void;
 }
 
-interface PodAssignment {
-  readonly identityKey: string;
+/** Whom a node acts as: an identity with pods, or (orphaned) the identity its pod lost, served with nothing. */
+type PodAssignment =
+  | { readonly kind: 'identity'; readonly identityKey: string }
+  | { readonly kind: 'orphan'; readonly identity: NonHumanIdentity; readonly sets: ResourceSets };
+
+interface NodeState {
+  readonly assignment: PodAssignment;
+  /** The sets last handed to the cache: handing it the same object again would change nothing. */
+  published?: ResourceSets;
+}
+
+/** An identity with pods: its selection, its nodes, and its sets as last built with the credentials of then. */
+interface IdentityState {
+  readonly selection: LocalSelection;
+  readonly nodes: Set<string>;
+  built?: { readonly sets: ResourceSets; readonly credentials: readonly (IssuedCredential | undefined)[] };
 }
 
 interface ControlPlaneMetrics {
   readonly nodes: Gauge;
   readonly recomputes: Counter;
+  readonly podChanges: Counter;
+  readonly selections: Counter;
   readonly credentialFailures: Counter<'namespace' | 'resource'>;
 }
 
@@ -58,7 +77,21 @@ function createMetrics(registry: Registry | undefined): ControlPlaneMetrics | un
   const registers = [registry];
   return {
     nodes: new Gauge({ name: 'gatehouse_control_plane_sidecar_pods', help: 'Pods with a sidecar that hold a snapshot in the cache.', registers }),
-    recomputes: new Counter({ name: 'gatehouse_control_plane_recomputes_total', help: 'Recomputations of every sidecar pod\'s snapshot after cluster changes.', registers }),
+    recomputes: new Counter({
+      name: 'gatehouse_control_plane_recomputes_total',
+      help: 'Full recomputations of every sidecar pod\'s snapshot, after a change to a Gatehouse object or a Secret one names (pod changes are applied one pod at a time).',
+      registers,
+    }),
+    podChanges: new Counter({
+      name: 'gatehouse_control_plane_pod_changes_total',
+      help: 'Sidecar pods added, changed or gone, each applied to that pod\'s snapshot alone.',
+      registers,
+    }),
+    selections: new Counter({
+      name: 'gatehouse_control_plane_selections_total',
+      help: 'Selections computed for an identity: each identity with pods on a full recompute, and an identity whose first pod arrives.',
+      registers,
+    }),
     credentialFailures: new Counter({
       name: 'gatehouse_control_plane_credential_failures_total',
       help: 'Credentials that could not be issued, renewed or revoked in a sync, by resource; retried.',
@@ -72,6 +105,14 @@ function identityKeyOf(identity: NonHumanIdentity): string {
   return `${namespaceOf(identity)}/${identity.metadata.name}`;
 }
 
+function orphanAssignment(identity: NonHumanIdentity): PodAssignment {
+  return { kind: 'orphan', identity, sets: toResourceSets(withCredentials({ version: '', identity, resources: [] }, () => undefined)) };
+}
+
+function sameItems<T>(left: readonly T[], right: readonly T[]): boolean {
+  return left.length === right.length && left.every((item, index) => item === right[index]);
+}
+
 export class ClusterControlPlane implements CredentialRevoker {
   private readonly manager: CredentialManager;
   private readonly ledger = new RevocationLedger();
@@ -79,12 +120,14 @@ export class ClusterControlPlane implements CredentialRevoker {
   private readonly metrics: ControlPlaneMetrics | undefined;
   private readonly debounceMs: number;
   private readonly retryFailedMs: number;
-  /** Per identity (namespace/name) with pods: the selection of the last recompute. */
-  private selections = new Map<string, LocalSelection>();
-  /** Per node with a snapshot: whom it acts as, or the identity it last had (served an empty snapshot). */
-  private assignments = new Map<string, PodAssignment>();
-  /** Identities whose pods lost them: they keep this identity with no resources, so nothing stays allowed. */
-  private orphaned = new Map<string, NonHumanIdentity>();
+  /** Per identity (namespace/name) with pods. */
+  private identities = new Map<string, IdentityState>();
+  /** Per node with a snapshot. */
+  private nodes = new Map<string, NodeState>();
+  /** Per namespace, its objects as sidecars see them, as of the last full recompute: pod changes leave them alone. */
+  private configs = new Map<string, GatehouseConfig>();
+  /** Nodes whose pod changed since the last flush. */
+  private readonly changedPods = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
   private recomputeWanted = false;
@@ -111,14 +154,24 @@ export class ClusterControlPlane implements CredentialRevoker {
     this.recompute();
   }
 
-  /** Something in the cluster changed: recompute after the debounce. */
+  /** A Gatehouse object or a Secret one names changed: recompute everything after the debounce. */
   changed(): void {
     this.schedule('recompute');
   }
 
+  /**
+   * A pod was added, updated or deleted: after the debounce, only its node is redone, from the
+   * pod as the store holds it then (not as the event carried it).
+   */
+  podChanged(pod: KubePod): void {
+    if (this.closed) return;
+    this.changedPods.add(nodeIdOfPod(pod));
+    this.schedule('pods');
+  }
+
   /** Node ids that hold a snapshot. */
   nodeIds(): string[] {
-    return [...this.assignments.keys()];
+    return [...this.nodes.keys()];
   }
 
   /** Resolves once no recompute is scheduled and no credential sync runs (tests, shutdown). */
@@ -157,14 +210,15 @@ export class ClusterControlPlane implements CredentialRevoker {
     clearTimeout(this.timer);
     clearTimeout(this.retryTimer);
     this.timer = undefined;
+    this.changedPods.clear();
     await this.syncing;
     await this.manager.close(options);
   }
 
-  private schedule(what: 'recompute' | 'publish'): void {
+  private schedule(what: 'recompute' | 'pods' | 'publish'): void {
     if (this.closed) return;
     if (what === 'recompute') this.recomputeWanted = true;
-    else this.publishWanted = true;
+    else if (what === 'publish') this.publishWanted = true;
     this.timer ??= setTimeout(() => this.flush(), this.debounceMs);
   }
 
@@ -173,86 +227,158 @@ export class ClusterControlPlane implements CredentialRevoker {
     this.timer = undefined;
     if (this.closed) return;
     try {
-      if (this.recomputeWanted) this.recompute();
-      else if (this.publishWanted) this.publish();
+      if (this.recomputeWanted) {
+        this.recompute();
+        return;
+      }
+      if (this.changedPods.size > 0) this.applyPodChanges();
+      if (this.publishWanted) this.publish();
     } catch (error) {
-      // A timer callback must not take the process down; the sidecars keep what they have, and the next change retries.
+      // A timer callback must not take the process down; the sidecars keep what they have, and the retry recomputes everything.
       this.log.error({ err: error instanceof Error ? error.message : String(error) }, 'snapshot recompute failed; retrying later');
       this.retryLater();
     }
   }
 
-  /** Selection for every identity with pods, published at once; credentials catch up after. */
+  /** Every identity's selection and every pod's node anew, published at once; credentials catch up after. */
   private recompute(): void {
     this.recomputeWanted = false;
+    this.changedPods.clear();
     if (this.closed) return;
     this.metrics?.recomputes.inc();
-    const pods = this.options.stores.pods.list().filter(carriesSidecar);
-    const selections = new Map<string, LocalSelection>();
-    const assignments = new Map<string, PodAssignment>();
-    for (const [namespace, namespacePods] of groupByNamespace(pods)) {
-      const config = sidecarView(configFromStores(this.options.stores, { namespace, live: true }));
-      for (const pod of namespacePods) {
-        const identity = identityOfPod(pod, config.identities);
-        const nodeId = nodeIdOfPod(pod);
-        if (!identity) {
-          this.orphan(nodeId, assignments);
-          continue;
-        }
-        const identityKey = identityKeyOf(identity);
-        if (!selections.has(identityKey)) selections.set(identityKey, selectForIdentity(config, identity.metadata.name, namespace));
-        assignments.set(nodeId, { identityKey });
-        this.orphaned.delete(nodeId);
-      }
+    const previous = { nodes: this.nodes, identities: this.identities };
+    this.configs = new Map();
+    this.identities = new Map();
+    this.nodes = new Map();
+    for (const pod of this.options.stores.pods.list()) {
+      if (!carriesSidecar(pod)) continue;
+      const nodeId = nodeIdOfPod(pod);
+      const namespace = namespaceOf(pod);
+      const before = previous.nodes.get(nodeId);
+      const lost = before ? identityOfNode(before, previous.identities) : undefined;
+      this.assign(nodeId, namespace, identityOfPod(pod, this.configFor(namespace).identities), before, lost);
     }
-    this.removeGone(assignments);
-    this.selections = selections;
-    this.assignments = assignments;
+    for (const nodeId of previous.nodes.keys()) if (!this.nodes.has(nodeId)) this.forget(nodeId);
     this.publish();
-    this.requestSync([...selections.values()].flatMap((selection) => selection.grants));
+    this.requestSync(this.grants());
   }
 
-  /** A pod whose identity is gone keeps the identity it had, with no resources: everything is denied. */
-  private orphan(nodeId: string, assignments: Map<string, PodAssignment>): void {
-    const previous = this.assignments.get(nodeId);
-    const identity = previous ? (this.selections.get(previous.identityKey)?.snapshot.identity ?? this.orphaned.get(nodeId)) : this.orphaned.get(nodeId);
-    if (!identity) return; // never had one: nothing to serve, the sidecar never becomes ready
-    this.orphaned.set(nodeId, identity);
-    assignments.set(nodeId, { identityKey: `orphan:${nodeId}` });
-  }
-
-  private removeGone(next: ReadonlyMap<string, PodAssignment>): void {
-    for (const nodeId of this.assignments.keys()) {
-      if (next.has(nodeId)) continue;
-      this.options.cache.clearSnapshot(nodeId);
-      this.orphaned.delete(nodeId);
-      this.options.onNodeRemoved?.(nodeId);
-      this.log.info({ node: nodeId }, 'pod gone; snapshot removed');
+  /** Redoes the nodes of the pods that changed; a sync follows when an identity gained its first or lost its last pod. */
+  private applyPodChanges(): void {
+    const nodeIds = [...this.changedPods];
+    this.changedPods.clear();
+    let grantsChanged = false;
+    for (const nodeId of nodeIds) {
+      this.metrics?.podChanges.inc();
+      if (this.applyPodChange(nodeId)) grantsChanged = true;
     }
+    this.metrics?.nodes.set(this.nodes.size);
+    if (grantsChanged) this.requestSync(this.grants());
   }
 
-  /** Sets every node's snapshot from the last selections and the manager's current credentials. */
+  /** One node from its pod's current state; true when the set of identities with pods changed. */
+  private applyPodChange(nodeId: string): boolean {
+    const { namespace, name } = splitKey(nodeId);
+    const pod = this.options.stores.pods.get(namespace, name);
+    const before = this.nodes.get(nodeId);
+    if (!pod || !carriesSidecar(pod)) {
+      if (!before) return false;
+      const released = this.detach(nodeId, before);
+      this.forget(nodeId);
+      return released;
+    }
+    const identity = identityOfPod(pod, this.configFor(namespace).identities);
+    if (before?.assignment.kind === 'identity' && identity && identityKeyOf(identity) === before.assignment.identityKey) return false;
+    if (before?.assignment.kind === 'orphan' && !identity) return false;
+    const lost = before ? identityOfNode(before, this.identities) : undefined;
+    const released = before ? this.detach(nodeId, before) : false;
+    const created = this.assign(nodeId, namespace, identity, before, lost);
+    const node = this.nodes.get(nodeId);
+    if (node) this.publishNode(nodeId, node);
+    return released || created;
+  }
+
+  /**
+   * Gives the node the identity its pod acts as, reusing the identity's selection when it has one.
+   * Without an identity, a pod that had one (`lost`, the one it acted as or had lost before) keeps
+   * it with no resources, so everything is denied, and a pod that never had one gets nothing.
+   * True when the identity got its first pod.
+   */
+  private assign(nodeId: string, namespace: string, identity: NonHumanIdentity | undefined, before: NodeState | undefined, lost: NonHumanIdentity | undefined): boolean {
+    if (!identity) {
+      if (before?.assignment.kind === 'orphan') this.nodes.set(nodeId, before);
+      else if (lost) this.nodes.set(nodeId, { assignment: orphanAssignment(lost) });
+      return false;
+    }
+    const identityKey = identityKeyOf(identity);
+    let state = this.identities.get(identityKey);
+    const created = state === undefined;
+    if (!state) {
+      this.metrics?.selections.inc();
+      state = { selection: selectForIdentity(this.configFor(namespace), identity.metadata.name, namespace), nodes: new Set() };
+      this.identities.set(identityKey, state);
+    }
+    state.nodes.add(nodeId);
+    this.nodes.set(nodeId, { assignment: { kind: 'identity', identityKey } });
+    return created;
+  }
+
+  /** Takes the node off its identity; true when that was the identity's last pod (its selection goes, its grants with it). */
+  private detach(nodeId: string, node: NodeState): boolean {
+    this.nodes.delete(nodeId);
+    if (node.assignment.kind !== 'identity') return false;
+    const state = this.identities.get(node.assignment.identityKey);
+    if (!state) return false;
+    state.nodes.delete(nodeId);
+    if (state.nodes.size > 0) return false;
+    this.identities.delete(node.assignment.identityKey);
+    return true;
+  }
+
+  private forget(nodeId: string): void {
+    this.options.cache.clearSnapshot(nodeId);
+    this.options.onNodeRemoved?.(nodeId);
+    this.log.info({ node: nodeId }, 'pod gone; snapshot removed');
+  }
+
+  private configFor(namespace: string): GatehouseConfig {
+    let config = this.configs.get(namespace);
+    if (!config) this.configs.set(namespace, (config = sidecarView(configFromStores(this.options.stores, { namespace, live: true }))));
+    return config;
+  }
+
+  private grants(): CredentialGrant[] {
+    return [...this.identities.values()].flatMap((state) => state.selection.grants);
+  }
+
+  /** Sets every node whose snapshot is not the one its identity (with the credentials held now) gives. */
   private publish(): void {
     this.publishWanted = false;
-    const sets = new Map<string, ResourceSets>();
-    for (const [identityKey, selection] of this.selections) sets.set(identityKey, toResourceSets(this.withIssued(selection.snapshot)));
-    for (const [nodeId, assignment] of this.assignments) {
-      let resourceSets = sets.get(assignment.identityKey);
-      if (!resourceSets) {
-        const identity = this.orphaned.get(nodeId);
-        if (!identity) continue;
-        resourceSets = toResourceSets(withCredentials({ version: '', identity, resources: [] }, () => undefined));
-      }
-      this.options.cache.setSnapshot(nodeId, resourceSets);
-    }
-    this.metrics?.nodes.set(this.assignments.size);
+    for (const [nodeId, node] of this.nodes) this.publishNode(nodeId, node);
+    this.metrics?.nodes.set(this.nodes.size);
   }
 
-  private withIssued(snapshot: SidecarSnapshot): SidecarSnapshot {
-    return withCredentials(snapshot, (resource) => {
-      const issued = this.manager.credentialFor(credentialKeyOf(snapshot.identity, resource));
-      return issued ? toUpstreamCredential(issued) : undefined;
-    });
+  private publishNode(nodeId: string, node: NodeState): void {
+    const { assignment } = node;
+    const state = assignment.kind === 'identity' ? this.identities.get(assignment.identityKey) : undefined;
+    const sets = assignment.kind === 'orphan' ? assignment.sets : state ? this.setsOf(state) : undefined;
+    if (sets === undefined || node.published === sets) return;
+    this.options.cache.setSnapshot(nodeId, sets);
+    node.published = sets;
+  }
+
+  /** The identity's sets with the credentials held now, rebuilt only when one of those changed. */
+  private setsOf(state: IdentityState): ResourceSets {
+    const { snapshot } = state.selection;
+    const credentials = snapshot.resources.map((entry) => this.manager.credentialFor(credentialKeyOf(snapshot.identity, entry.resource)));
+    if (state.built && sameItems(state.built.credentials, credentials)) return state.built.sets;
+    const issued = new Map(snapshot.resources.map((entry, index) => [entry.resource, credentials[index]]));
+    const sets = toResourceSets(withCredentials(snapshot, (resource) => {
+      const credential = issued.get(resource);
+      return credential ? toUpstreamCredential(credential) : undefined;
+    }));
+    state.built = { sets, credentials };
+    return sets;
   }
 
   /** Runs manager.sync for the newest grants, one sync at a time; a newer set waits for the running one. */
@@ -287,13 +413,9 @@ export class ClusterControlPlane implements CredentialRevoker {
   }
 }
 
-function groupByNamespace(pods: readonly KubePod[]): Map<string, KubePod[]> {
-  const groups = new Map<string, KubePod[]>();
-  for (const pod of pods) {
-    const namespace = namespaceOf(pod);
-    groups.set(namespace, [...(groups.get(namespace) ?? []), pod]);
-  }
-  return groups;
+/** The identity a node acts as, or the one it lost (orphaned). */
+function identityOfNode(node: NodeState, identities: ReadonlyMap<string, IdentityState>): NonHumanIdentity | undefined {
+  return node.assignment.kind === 'orphan' ? node.assignment.identity : identities.get(node.assignment.identityKey)?.selection.snapshot.identity;
 }
 
 /**
