@@ -2,6 +2,7 @@
 // app connections, runs a PostgresSession for each, maps cancel keys, and drains on shutdown.
 import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
+import { adoptAccepted } from '../net/direct-reads.js';
 import { GatehouseError } from '../../api/errors.js';
 import type { Logger } from '../../api/logging/logger.js';
 import type { SqlClassifier } from '../../api/sql/classify.js';
@@ -76,7 +77,8 @@ export class PostgresListener {
   }
 
   async start(): Promise<void> {
-    const server = createServer((socket) => this.accept(socket));
+    // Paused on connect so that adoptAccepted can re-wrap the connection before anything is read.
+    const server = createServer({ pauseOnConnect: true }, (socket) => this.accept(adoptAccepted(socket)));
     await new Promise<void>((resolve, reject) => {
       server.once('error', (error: NodeJS.ErrnoException) =>
         reject(

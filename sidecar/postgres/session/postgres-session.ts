@@ -66,6 +66,7 @@ import { COPY_OUT_REFUSED, StatementJudge, type Judgement } from './statement-ju
 import { filterStartupParameters } from './startup-parameters.js';
 import { describeDeciders, statementFingerprint, type ApprovalDecision, type ApprovalRequest } from '../../../api/approvals/approval-service.js';
 import type { StatementApprovals } from '../../approvals/statement-approvals.js';
+import { setChunkHandler } from '../../net/direct-reads.js';
 
 export interface SessionLimits {
   /** Largest client message accepted, in bytes. */
@@ -211,7 +212,7 @@ export class PostgresSession {
   run(): Promise<void> {
     return new Promise((resolve) => {
       this.client.setNoDelay(true);
-      this.client.on('data', (chunk: Buffer) => this.onClientData(chunk));
+      setChunkHandler(this.client, (chunk) => this.onClientData(chunk));
       this.client.on('error', (error) => this.log.debug({ err: error.message }, 'client socket error'));
       this.client.on('close', () => {
         this.end(this.closeReason);
@@ -220,6 +221,8 @@ export class PostgresSession {
       this.startupTimer = setTimeout(() => {
         if (this.phase === 'startup') this.fatal(PROTOCOL_VIOLATION, 'no startup message in time', 'startup timeout');
       }, this.deps.limits.startupTimeoutMs);
+      // The listener accepts connections paused (see adoptAccepted); reading starts with the session.
+      this.client.resume();
     });
   }
 
@@ -359,7 +362,7 @@ export class PostgresSession {
     this.deps.metrics.activeSessions.inc(this.labels);
     this.phase = 'ready';
     upstream.socket.setNoDelay(true);
-    upstream.socket.on('data', (chunk: Buffer) => this.onServerData(chunk));
+    setChunkHandler(upstream.socket, (chunk) => this.onServerData(chunk));
     upstream.socket.on('error', (error) => {
       this.countUpstreamFailure('io');
       this.log.warn({ err: error.message }, 'upstream socket error');

@@ -1,8 +1,9 @@
 // Opens the byte stream to an upstream PostgreSQL: TCP, then TLS as the resource's mode asks,
 // negotiated with SSLRequest the way libpq does (disable, prefer, require, verify-full).
-import { connect as connectTcp, isIP, type Socket } from 'node:net';
+import { isIP, type Socket } from 'node:net';
 import { checkServerIdentity, connect as connectTls, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { GatehouseError } from '../../../api/errors.js';
+import { connectDirect } from '../../net/direct-reads.js';
 import { ENCRYPTION_ACCEPTED, ENCRYPTION_REFUSED, encodeSSLRequest } from '../protocol/startup-messages.js';
 import { protocolError, upstreamSocketError } from './upstream-errors.js';
 
@@ -31,7 +32,8 @@ export interface UpstreamTarget {
 
 /** Connects and negotiates TLS; on failure the socket is destroyed and a GatehouseError thrown. */
 export async function openUpstreamTransport(target: UpstreamTarget, onSocket: (socket: Socket) => void): Promise<Socket> {
-  const tcp = connectTcp({ host: target.host, port: target.port });
+  // Direct reads (no stream machinery per read); TLS, when negotiated, reads the connection itself.
+  const tcp = connectDirect({ host: target.host, port: target.port });
   onSocket(tcp);
   try {
     await connected(tcp, target.address);
