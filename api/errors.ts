@@ -146,6 +146,7 @@ export const ERROR_CODES = {
   GH_ERR_ADMISSION_ANNOTATION: { message: 'Annotation {annotation} has the invalid value {value}: {detail}.' },
   GH_ERR_ADMISSION_UNAVAILABLE: { message: 'Gatehouse could not decide on {kind} {name}: {detail}. The webhook fails closed, so the request is refused until the operator recovers (docs/admission.md, failure policy).' },
   GH_ERR_ADMISSION_INVALID_OBJECT: { message: '{kind} {name} has {count} problem(s) that `gatehouse validate` reports: {problems}' },
+  GH_ERR_ADMISSION_WARMUP: { message: 'The admission warm-up stopped: {detail}. The operator starts without it (its first admissions are slower); `--admission-warmup-reviews 0` turns it off.' },
   GH_ERR_TRANSPARENT_DESTINATION: { message: 'Transparent mode cannot redirect resource {resource} at {address}: {detail}; fix spec.address, or turn transparent mode off for this pod (gatehouse.dev/transparent: "false").' },
   GH_ERR_TRANSPARENT_PORT_CONFLICT: { message: 'Transparent mode cannot tell resources {first} and {second} apart: both are reached on port {port} at a DNS name (or the same IP) but use different sidecar ports; give one an IP-literal address, or turn transparent mode off for this pod.' },
   GH_ERR_TRANSPARENT_UNSAFE_POD: { message: 'Transparent mode cannot confine container {container}: {detail}, so it could bypass the redirect; change the container, or turn transparent mode off for this pod.' },

@@ -9,7 +9,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ChannelCredentials } from '@grpc/grpc-js';
 import { parseAllDocuments } from 'yaml';
-import { silentLogger } from '../api/logging/logger.js';
+import { createLogger, silentLogger } from '../api/logging/logger.js';
+import { LogCapture } from '../testing/log-capture.js';
+import { WARMUP_NAMESPACE } from './admission/admission-warmup.js';
 import { loadDiscoveryProto } from '../api/proto/discovery-proto.js';
 import { ALL_TYPE_URLS, TYPE_URLS, type IdentityPolicyPayload } from '../api/proto/snapshot-resources.js';
 import { SIDECAR_CONTAINER } from './admission/pod-injection.js';
@@ -368,5 +370,40 @@ describe('gatehouse operator against the loopback API server', () => {
       await client.delete(RESOURCE_TYPES.mutatingWebhookConfigurations, undefined, 'gatehouse-sidecar-injector');
       await client.patch(RESOURCE_TYPES.namespaces, undefined, NS, { metadata: { labels: { 'gatehouse.dev/inject': null } } }, 'merge');
     }
+  });
+
+  test('warms the admission path before it is ready: one log line, no fake review in its metrics, nothing in the cluster; 0 turns it off', async () => {
+    const start = async (admissionWarmupReviews?: number) => {
+      const capture = new LogCapture();
+      const running = await startOperator({
+        kubeconfigPath, namespace: OPERATOR_NS, serviceName: 'gatehouse-operator', leaderElect: false, identity: 'replica-warm',
+        host: '127.0.0.1', controlPlanePort: 0, webhookPort: 0, adminPort: 0, certificates: TEST_TLS,
+        logger: createLogger({ destination: capture }), drainMs: 200,
+        ...(admissionWarmupReviews === undefined ? {} : { admissionWarmupReviews }),
+      });
+      operators.push(running);
+      const lines = capture.text.split('\n').filter((line) => line !== '').map((line) => JSON.parse(line) as Record<string, unknown>);
+      return { running, lines };
+    };
+    const admissionSamples = async (running: RunningOperator) => (await (await fetch(`http://127.0.0.1:${running.ports.admin}/metrics`)).text())
+      .split('\n').filter((line) => line.startsWith('gatehouse_admission_requests_total{'));
+
+    const { running, lines } = await start();
+    const warmed = lines.filter((line) => line.msg === 'admission path warmed up');
+    expect(warmed).toHaveLength(1);
+    expect(warmed[0]!.reviews).toBeGreaterThan(0);
+    // Logged before ready: the warm-up runs while /readyz still says not ready.
+    expect(lines.findIndex((line) => line.msg === 'admission path warmed up')).toBeLessThan(lines.findIndex((line) => line.msg === 'operator ready'));
+    expect(await admissionSamples(running)).toEqual([]);
+    expect(await client.get(RESOURCE_TYPES.namespaces, undefined, WARMUP_NAMESPACE)).toBeUndefined();
+    expect(running.controlPlane.nodeIds().filter((id) => id.startsWith(`${WARMUP_NAMESPACE}/`))).toEqual([]);
+    // A real review is counted, so the empty metrics above are the warm-up's doing, not a registry that counts nothing.
+    expect(await injectedEnv(running.ports.webhook, { name: 'after-warmup', serviceAccountName: 'ci-runner', labels: { 'gatehouse.dev/inject': 'enabled' } })).toBeDefined();
+    expect(await admissionSamples(running)).toEqual(['gatehouse_admission_requests_total{webhook="mutate-pods",operation="CREATE",outcome="patched"} 1']);
+
+    await operators.splice(operators.indexOf(running), 1)[0]!.close();
+    const off = await start(0);
+    expect(off.lines.filter((line) => line.msg === 'admission warm-up disabled')).toHaveLength(1);
+    expect(off.lines.filter((line) => line.msg === 'admission path warmed up')).toEqual([]);
   });
 });

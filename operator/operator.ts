@@ -14,6 +14,7 @@ import { GatehouseError } from '../api/errors.js';
 import type { Logger } from '../api/logging/logger.js';
 import { loadDiscoveryProto } from '../api/proto/discovery-proto.js';
 import { startAdminServer, type AdminServer } from '../sidecar/admin/admin-server.js';
+import { DEFAULT_WARMUP_REVIEWS, runAdmissionWarmup } from './admission/admission-warmup.js';
 import type { ClusterObjects } from './admission/gatehouse-validation.js';
 import { IdentityAccessCache, type IdentityAccess } from './admission/identity-access-cache.js';
 import { INJECTED_LABEL, type InjectionContext, type PodLike } from './admission/pod-injection.js';
@@ -142,6 +143,12 @@ export interface OperatorOptions {
    * AccessRequests. Asked from the API server (a TokenReview of the operator's own token) when absent.
    */
   readonly operatorUser?: string;
+  /**
+   * Synthetic reviews sent through a private copy of the injection webhook before the operator
+   * reports ready, so the first real pods are not served by cold code (admission-warmup.ts);
+   * 0 turns it off. Default DEFAULT_WARMUP_REVIEWS, time-boxed.
+   */
+  readonly admissionWarmupReviews?: number;
 }
 
 export interface RunningOperator {
@@ -331,6 +338,22 @@ async function start(options: OperatorOptions, cleanups: Cleanup[], closeAll: ()
   const reconciling = startReconcilers(options, client, reconcilers, stores, kubeMetrics);
   term = reconciling.current;
   cleanups.push(() => reconciling.stop());
+
+  // Last before ready: the informers are synced and the real webhook already answers, and /readyz
+  // says what is left while the warm-up runs.
+  phase = 'admission warm-up';
+  await runAdmissionWarmup({
+    reviews: options.admissionWarmupReviews ?? DEFAULT_WARMUP_REVIEWS,
+    tls: tls.source,
+    caBundle: tls.caBundle(),
+    sidecar: {
+      operatorNamespace: options.namespace,
+      sidecarImage: options.sidecarImage ?? DEFAULT_SIDECAR_IMAGE,
+      controlPlaneAddress: options.controlPlaneAddress ?? `${options.serviceName}.${options.namespace}.svc:15010`,
+      controlPlaneCa: tls.caBundle(),
+    },
+    logger: log,
+  });
 
   phase = 'ready';
   log.info({ controlPlanePort: discovery.port, webhookPort: webhooks.port, adminPort: admin.port, leaderElect: options.leaderElect }, 'operator ready');

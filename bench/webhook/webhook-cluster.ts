@@ -35,7 +35,10 @@ export interface WebhookCluster {
   removeValidatingWebhook(): Promise<void>;
   /** The operator's /metrics text. */
   operatorMetrics(): Promise<string>;
-  /** Everything the operator printed on stderr (its logs), for a failed run's report. */
+  /**
+   * Everything the operator printed: its logs (stderr), and stdout, where V8's tracing flags
+   * (--trace-gc in --operator-node-options) write; for a failed run's report or --operator-output.
+   */
   operatorLogs(): string;
   /**
    * CPU time the operator's main thread (its event loop) has used so far, in ms, from Linux's
@@ -83,6 +86,8 @@ export interface WebhookClusterOptions {
   readonly operatorCpuProfileDir?: string;
   /** node flags of the operator process; by default the operator image's NODE_OPTIONS (images/operator.Dockerfile). */
   readonly operatorNodeOptions?: readonly string[];
+  /** More `gatehouse operator` flags, e.g. `--admission-warmup-reviews=0` to compare a cold start. */
+  readonly operatorArgs?: readonly string[];
 }
 
 export async function startWebhookCluster(repoRoot: string, options: WebhookClusterOptions = {}): Promise<WebhookCluster> {
@@ -120,8 +125,10 @@ export async function startWebhookCluster(repoRoot: string, options: WebhookClus
     const profiling = options.operatorCpuProfileDir ? ['--cpu-prof', '--cpu-prof-dir', options.operatorCpuProfileDir] : [];
     operator = spawn(process.execPath, [...(options.operatorNodeOptions ?? OPERATOR_IMAGE_NODE_OPTIONS), ...profiling, main, 'operator', '--kubeconfig', kubeconfigPath, '--namespace', OPERATOR_NAMESPACE,
       '--host', '127.0.0.1', '--webhook-port', String(webhookPort), '--admin-port', String(adminPort),
-      '--control-plane-port', String(controlPlanePort), '--log-level', options.operatorLogLevel ?? 'info'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      '--control-plane-port', String(controlPlanePort), '--log-level', options.operatorLogLevel ?? 'info', ...(options.operatorArgs ?? [])], { stdio: ['ignore', 'pipe', 'pipe'] });
     operator.stderr?.on('data', (chunk: Buffer) => { logs += chunk.toString('utf8'); });
+    // Read, or a chatty V8 flag would fill the pipe and stall the operator.
+    operator.stdout?.on('data', (chunk: Buffer) => { logs += chunk.toString('utf8'); });
     const caBundle = await waitForReady(operator, admission, adminPort, () => logs);
     return {
       core,

@@ -46,6 +46,14 @@ describe('gatehouse operator', () => {
     expect(other.err()).toContain('token-review or jwks');
   });
 
+  test('an admission warm-up count that is not a whole number is refused before connecting', async () => {
+    for (const value of ['-1', 'lots', '2.5', '']) {
+      const cli = io();
+      expect(await runCli([...BASE, ...TLS, `--admission-warmup-reviews=${value}`], cli)).toBe(1);
+      expect(cli.err()).toContain('--admission-warmup-reviews');
+    }
+  });
+
   test('is listed in the help', async () => {
     expect(await helpText()).toContain('gatehouse operator');
   });

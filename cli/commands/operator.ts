@@ -37,6 +37,7 @@ const OPTIONS = {
   'approvals-webhook-url': { type: 'string' },
   'approvals-slack-url': { type: 'string' },
   'operator-user': { type: 'string' },
+  'admission-warmup-reviews': { type: 'string' },
 } as const;
 
 /** Env names of the notification URLs: the chart sets them from a Secret, since the URLs carry tokens. */
@@ -52,6 +53,16 @@ function port(flag: string, value: string | undefined): number {
 function identityVerification(value: string | undefined): IdentityVerification {
   if (value === 'token-review' || value === 'jwks') return value;
   throw new GatehouseError('GH_ERR_INVALID_ARGUMENT', { detail: `--identity-verification ${value} is not token-review or jwks` });
+}
+
+/** Absent: the operator's default; 0 turns the warm-up off. */
+function warmupReviews(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const number = Number(value);
+  if (value.trim() === '' || !Number.isInteger(number) || number < 0) {
+    throw new GatehouseError('GH_ERR_INVALID_ARGUMENT', { detail: `--admission-warmup-reviews ${value} is not a whole number ≥ 0 (0 turns the warm-up off)` });
+  }
+  return number;
 }
 
 function positiveNumber(flag: string, value: string): number {
@@ -118,7 +129,7 @@ async function certificatesFrom(cwd: string, files: { cert?: string; key?: strin
 export const operatorCommand: CliCommand = {
   path: ['operator'],
   summary: 'run the Kubernetes operator: reconcilers (on the leader), admission webhooks, the policy discovery service, /metrics /healthz /readyz',
-  usage: 'gatehouse operator [--kubeconfig FILE] [--namespace NS] [--leader-elect] [--service-name NAME] [--control-plane-port 15010] [--webhook-port 9443] [--admin-port 9464] [--recordings-dir DIR [--recordings-retention-days N] [--recordings-max-bytes N]] [--approvals-webhook-url URL] [--approvals-slack-url URL] [--operator-user USER]',
+  usage: 'gatehouse operator [--kubeconfig FILE] [--namespace NS] [--leader-elect] [--service-name NAME] [--control-plane-port 15010] [--webhook-port 9443] [--admin-port 9464] [--recordings-dir DIR [--recordings-retention-days N] [--recordings-max-bytes N]] [--approvals-webhook-url URL] [--approvals-slack-url URL] [--operator-user USER] [--admission-warmup-reviews N]',
   async run(args: string[], io: CliIO) {
     const { values } = parseArgs({ args, options: OPTIONS });
     const logger = createLogger({ level: values['log-level'], name: 'gatehouse-operator', destination: process.stderr });
@@ -127,6 +138,7 @@ export const operatorCommand: CliCommand = {
     const webhookPort = port('webhook-port', values['webhook-port']);
     const adminPort = port('admin-port', values['admin-port']);
     const verification = identityVerification(values['identity-verification']);
+    const admissionWarmupReviews = warmupReviews(values['admission-warmup-reviews']);
     const certificates = await certificatesFrom(io.cwd, { cert: values['tls-cert-file'], key: values['tls-key-file'], ca: values['tls-ca-file'] });
     const recordings = recordingOptions(io.cwd, {
       dir: values['recordings-dir'], days: values['recordings-retention-days'], bytes: values['recordings-max-bytes'], secret: values['recordings-key-secret'],
@@ -151,6 +163,7 @@ export const operatorCommand: CliCommand = {
         ...(recordings ? { recordings } : {}),
         approvalNotifications,
         ...(values['operator-user'] ? { operatorUser: values['operator-user'] } : {}),
+        ...(admissionWarmupReviews !== undefined ? { admissionWarmupReviews } : {}),
         logger,
         drainMs: Number(values['drain-seconds']) * 1000,
       },

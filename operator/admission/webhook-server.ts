@@ -18,8 +18,8 @@ import { createAdmissionMetrics, type AdmissionMetrics, type AdmissionOutcome, t
 import {
   allow,
   deny,
+  encodeAdmissionReview,
   parseAdmissionReview,
-  reviewOf,
   type AdmissionRequest,
   type AdmissionResponse,
 } from './admission-review.js';
@@ -288,7 +288,7 @@ class AdmissionHandler {
     const decision = await this.decideWithin(webhook, admission);
     stopTimer();
     this.metrics.requests.inc({ webhook, operation: admission.operation, outcome: decision.outcome });
-    sendJson(exchange, 200, reviewOf(decision.response));
+    exchange.answer(200, 'application/json', encodeAdmissionReview(decision.response));
   }
 
   private readBody(exchange: Exchange): Promise<string> {
