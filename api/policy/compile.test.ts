@@ -398,6 +398,30 @@ describe('decideSql', () => {
     expect(decision.message).toContain('syntax error at or near "SELEC"');
   });
 
+  test('statements of different shapes, one after another, each get their own decision (the last one is remembered)', () => {
+    // Like the real classifier, one classification object per statement shape.
+    const classifications = new Map<string, SqlClassification>();
+    const caching: StatementClassifier = {
+      classify(text) {
+        const known = classifications.get(text) ?? classifier.classify(text);
+        classifications.set(text, known);
+        return known;
+      },
+    };
+    const texts = ['SELECT 1', 'SELECT 1; DELETE FROM orders'] as const;
+    const fresh = (text: string) => compilePolicies({ policies: [policy('p', [{ name: 'reads', effect: 'allow', operations: ['read'] }])], identity: runner, resource: ordersDb }).decideSql(text, classifier);
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom(...texts), { maxLength: 12 }), fc.boolean(), (sequence, useCaching) =>
+        sequence.every((text) => {
+          const decision = set.decideSql(text, useCaching ? caching : classifier);
+          const sameClassification = !useCaching || decision.classification === caching.classify(text);
+          return sameClassification && decision.classification?.statements.length === classifier.classify(text).statements.length
+            && JSON.stringify(summary(decision)) === JSON.stringify(summary(fresh(text)));
+        })),
+      { numRuns: 300 },
+    );
+  });
+
   test('errors other than unparsable propagate', () => {
     const broken: StatementClassifier = {
       classify() {

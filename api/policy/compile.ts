@@ -183,6 +183,8 @@ class CompiledPolicies implements CompiledPolicySet {
    * decided once; entries go when the classifier's cache lets go of the classification.
    */
   private readonly sqlDecisions = new WeakMap<SqlClassification, SqlDecision>();
+  /** The last entry of `sqlDecisions` looked up: sessions send one statement shape after another. */
+  private lastSqlDecision: SqlDecision | undefined;
 
   constructor(init: CompiledPoliciesInit) {
     this.identity = init.identity;
@@ -221,12 +223,15 @@ class CompiledPolicies implements CompiledPolicySet {
       }
       throw error;
     }
+    const last = this.lastSqlDecision;
+    if (last !== undefined && last.classification === classification) return last;
     let decision = this.sqlDecisions.get(classification);
     if (decision === undefined) {
       const actions = classification.statements.flatMap((statement) => statement.accesses);
       decision = { ...this.decide(actions), classification };
       this.sqlDecisions.set(classification, decision);
     }
+    this.lastSqlDecision = decision;
     return decision;
   }
 

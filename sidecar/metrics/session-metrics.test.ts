@@ -31,6 +31,25 @@ describe('SessionMetrics', () => {
     expect(await metrics.registry.metrics()).toContain('gatehouse_sidecar_statements_total{resource="db",identity="ci",operation="read",decision="allow"} 1001');
   });
 
+  test('statements of kinds that alternate are each counted under their own operation and decision', async () => {
+    const metrics = createSidecarMetrics({ defaultMetrics: false });
+    const session = new SessionMetrics(metrics, { resource: 'db', identity: 'ci' });
+    const kinds = [['read', 'allow'], ['read', 'deny'], ['write', 'deny'], ['write', 'allow']] as const;
+    const expected = new Map<string, number>();
+    // A fixed pseudo-random walk: runs of one kind and switches of operation, decision or both.
+    let state = 7;
+    for (let index = 0; index < 500; index++) {
+      state = (state * 1103515245 + 12345) % 2147483648;
+      const [operation, decision] = kinds[state % 4]!;
+      // Fresh string objects too, not only the same constants: equal labels are one series.
+      session.statement(index % 3 === 0 ? `${operation} `.trim() : operation, decision);
+      expected.set(`${operation}/${decision}`, (expected.get(`${operation}/${decision}`) ?? 0) + 1);
+    }
+    for (const [operation, decision] of kinds) {
+      expect(await sum(metrics.statements, { operation, decision })).toBe(expected.get(`${operation}/${decision}`) ?? 0);
+    }
+  });
+
   test('added latency is observed for the first message and then one in every LATENCY_SAMPLE_EVERY', async () => {
     const metrics = createSidecarMetrics({ defaultMetrics: false });
     const session = new SessionMetrics(metrics, { resource: 'db', identity: 'ci' });

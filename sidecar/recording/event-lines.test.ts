@@ -135,5 +135,8 @@ describe('TimestampFormatter', () => {
     expect(formatter.format(minute + 9_009)).toBe('2026-11-22T18:59:09.009Z');
     expect(formatter.format(minute + 59_999)).toBe('2026-11-22T18:59:59.999Z');
     expect(formatter.format(minute + 60_000)).toBe('2026-11-22T19:00:00.000Z');
+    // A reading with a fraction of a millisecond is truncated, as toISOString does.
+    expect(formatter.format(minute + 60_010.7)).toBe('2026-11-22T19:00:00.010Z');
+    expect(formatter.format(minute + 60_011)).toBe('2026-11-22T19:00:00.011Z');
   });
 });

@@ -1,6 +1,7 @@
 // The remembered plans must be the ones a fresh planning would make: same bytes, same plan; other
 // bytes (even of the same length), another plan; a new masker (policy snapshot), plans made again;
 // the same bytes from a statement of other lineage (what its computed columns come from), another plan.
+import fc from 'fast-check';
 import type { OutputLineage } from '../../../api/sql/output-lineage.js';
 import { createMasker } from '../../masking/masker.js';
 import { encodeRowDescription } from '../protocol/backend-encoders.js';
@@ -66,6 +67,27 @@ describe('ResultPlans', () => {
     expect(plans.forFrame(masker, description(['c']), fromName)).toBe(first);
     expect(plans.forFrame(masker, description(['c']), fromCard)).not.toBe(first);
     expect(planned).toEqual([['c'], ['c']]);
+  });
+
+  test('over any sequence of descriptions, each gets the plan of its own columns, planned once while remembered', () => {
+    const columns = fc.array(fc.constantFrom('a', 'b', 'ab', 'ba', 'email', 'emaim'), { minLength: 1, maxLength: 3 });
+    fc.assert(
+      fc.property(fc.array(fc.tuple(columns, fc.nat({ max: 9 })), { maxLength: 30 }), (sequence) => {
+        const { plans, planned } = planner();
+        const recent: string[] = [];
+        return sequence.every(([wanted, before]) => {
+          const key = wanted.join(',');
+          const remembered = recent.includes(key);
+          const plannedBefore = planned.length;
+          const got = names(plans.forFrame(masker, description(wanted, before), undefined));
+          if (remembered) recent.splice(recent.indexOf(key), 1);
+          recent.unshift(key);
+          recent.length = Math.min(recent.length, 8);
+          return got.join(',') === key && planned.length === plannedBefore + (remembered ? 0 : 1);
+        });
+      }),
+      { numRuns: 500 },
+    );
   });
 
   test('remembers the most recent eight descriptions', () => {

@@ -64,6 +64,8 @@ export class StatementJudge {
   private readonly judgements = new WeakMap<Decision, Judgement>();
   /** Judgements of prepared statements at Bind, which repeats for every execution. */
   private readonly bindJudgements = new WeakMap<StatementRecord, Judgement>();
+  /** The last entry of `judgements` looked up: a session sends one statement shape after another. */
+  private lastJudgement: Judgement | undefined;
 
   constructor(
     private readonly resource: PostgresResourceHandle,
@@ -82,10 +84,15 @@ export class StatementJudge {
     if (!state) return this.noAccess();
     const decision = state.policy.decideSql(text, this.classifier, { preparedStatement: this.prepared });
     if (decision.reason === 'unparsable' && this.isEmpty(text)) return { ...EMPTY_STATEMENT, state };
-    const cached = this.judgements.get(decision);
-    if (cached?.state === state) return this.recordingGate(cached, state);
+    const last = this.lastJudgement;
+    const cached = last !== undefined && last.decision === decision ? last : this.judgements.get(decision);
+    if (cached?.state === state) {
+      this.lastJudgement = cached;
+      return this.recordingGate(cached, state);
+    }
     const judgement = this.judged(state, decision, decision.classification);
     this.judgements.set(decision, judgement);
+    this.lastJudgement = judgement;
     return this.recordingGate(judgement, state);
   }
 
@@ -95,7 +102,11 @@ export class StatementJudge {
    * recorder's health changes without the policy changing.
    */
   private recordingGate(judgement: Judgement, state: PostgresResourceState): Judgement {
-    if (!state.policy.syncRecording || judgement.denial) return judgement;
+    // Kept this small so it is inlined into every caller; the refusal is made out of line.
+    return !state.policy.syncRecording || judgement.denial ? judgement : this.refusedWhileRecordingFails(judgement, state);
+  }
+
+  private refusedWhileRecordingFails(judgement: Judgement, state: PostgresResourceState): Judgement {
     const since = this.recordingFailingSince();
     if (since === undefined) return judgement;
     const note = new GatehouseError('GH_ERR_RECORDING_SYNC_REFUSED', {
