@@ -91,6 +91,22 @@ describe('upstream login', () => {
   });
 });
 
+describe('socket reads (ADR 0006)', () => {
+  it('reads both sides directly on this Node: no fallback is logged, and large messages cross intact both ways', async () => {
+    const logs = new LogCapture();
+    const f = await fixture({ tls: { mode: 'disable' }, logs });
+    // 640 kB back from the server, and a 100 kB statement to it: many reads into the sessions' regions.
+    const rows = "SELECT string_agg(md5(i::text), '') FROM generate_series(1, 20000) i";
+    const through = await f.psql(rows);
+    expect(through.code).toBe(0);
+    expect(through.stdout.length).toBe(640_000);
+    expect(through.stdout).toBe(await server.psql(rows));
+    const literal = `SELECT md5('${'0123456789abcdef'.repeat(6_400)}')`;
+    expect((await f.psql(literal)).stdout).toBe(await server.psql(literal));
+    expect(logs.text).not.toContain('stream reads');
+  });
+});
+
 function encodeStartupMessageFor(user: string): Buffer {
   return encodeStartupMessage({ user, database: 'app' });
 }

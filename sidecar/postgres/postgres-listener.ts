@@ -2,7 +2,7 @@
 // app connections, runs a PostgresSession for each, maps cancel keys, and drains on shutdown.
 import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { adoptAccepted } from '../net/direct-reads.js';
+import { adoptAccepted, readsDirectly } from '../net/direct-reads.js';
 import { GatehouseError } from '../../api/errors.js';
 import type { Logger } from '../../api/logging/logger.js';
 import type { SqlClassifier } from '../../api/sql/classify.js';
@@ -65,6 +65,7 @@ export class PostgresListener {
   private readonly sessions = new Set<PostgresSession>();
   private readonly sockets = new Set<Socket>();
   private readonly cancels = new CancelKeys();
+  private directReadsUnavailableLogged = false;
 
   constructor(private readonly options: PostgresListenerOptions) {}
 
@@ -78,7 +79,7 @@ export class PostgresListener {
 
   async start(): Promise<void> {
     // Paused on connect so that adoptAccepted can re-wrap the connection before anything is read.
-    const server = createServer({ pauseOnConnect: true }, (socket) => this.accept(adoptAccepted(socket)));
+    const server = createServer({ pauseOnConnect: true }, (socket) => this.accept(this.adopt(socket)));
     await new Promise<void>((resolve, reject) => {
       server.once('error', (error: NodeJS.ErrnoException) =>
         reject(
@@ -93,6 +94,16 @@ export class PostgresListener {
     });
     server.on('error', (error) => this.options.logger.error({ err: error.message }, 'listener error'));
     this.server = server;
+  }
+
+  /** The connection with direct reads (ADR 0006); said once if this Node does not allow them. */
+  private adopt(accepted: Socket): Socket {
+    const socket = adoptAccepted(accepted);
+    if (!readsDirectly(socket) && !this.directReadsUnavailableLogged) {
+      this.directReadsUnavailableLogged = true;
+      this.options.logger.info({ node: process.version }, 'accepted connections use stream reads: this Node.js does not allow direct reads (slower, otherwise the same)');
+    }
+    return socket;
   }
 
   private accept(socket: Socket): void {
