@@ -108,10 +108,18 @@ export class FrameSplitter {
     if (!this.gather(headerBytes)) return undefined;
     const frameBytes = this.frameBytesAt(this.offset, headerBytes);
     if (!this.gather(frameBytes)) return undefined;
+    const source = this.current;
     const start = this.offset;
-    this.offset = start + frameBytes;
-    const type = headerBytes === 5 ? this.current[start] : STARTUP_FRAME_TYPE;
-    return new ReceivedFrame(type, this.current, start, start + frameBytes, headerBytes);
+    const end = start + frameBytes;
+    const type = headerBytes === 5 ? source[start] : STARTUP_FRAME_TYPE;
+    if (end === source.length && this.queuedBytes === 0) {
+      // All read: let go of the chunk, so an idle session does not keep the memory it was read into.
+      this.current = EMPTY;
+      this.offset = 0;
+    } else {
+      this.offset = end;
+    }
+    return new ReceivedFrame(type, source, start, end, headerBytes);
   }
 
   /** Hands over every buffered byte (e.g. the start of a TLS handshake) and empties the splitter. */
