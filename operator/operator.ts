@@ -43,7 +43,7 @@ import { Informer } from './kube/informer.js';
 import { createKubeMetrics, type KubeMetrics } from './kube/kube-metrics.js';
 import { LeaderElector } from './kube/leader-election.js';
 import { ClusterValidation, configFromStores } from './reconcile/cluster-config.js';
-import { decodeSecret, type ClusterStores, type KubePod, type KubeSecret, type ObjectStore } from './reconcile/cluster-objects.js';
+import { cachedPod, decodeSecret, type ClusterStores, type KubePod, type KubeSecret, type ObjectStore } from './reconcile/cluster-objects.js';
 import { changedObject, dependentsOf, type WatchedKind } from './reconcile/dependents.js';
 import { IdentityReconciler } from './reconcile/identity-reconciler.js';
 import { kubeWriter } from './reconcile/kube-writer.js';
@@ -213,7 +213,12 @@ function startInformers(client: KubeClient, logger: Logger, metrics: KubeMetrics
   const informers = {} as Informers;
   for (const [kind, type] of Object.entries(WATCHED) as [keyof Informers, ResourceType][]) {
     const labelSelector = SELECTORS[kind];
-    informers[kind] = new Informer<KubeObject>({ client, type, logger, metrics, ...(labelSelector === undefined ? {} : { labelSelector }) });
+    informers[kind] = new Informer<KubeObject>({
+      client, type, logger, metrics,
+      ...(labelSelector === undefined ? {} : { labelSelector }),
+      // Only what Gatehouse reads of a pod is cached: a scale-up's pods arrive by the hundred.
+      ...(kind === 'Pod' ? { transform: cachedPod } : {}),
+    });
   }
   return informers;
 }

@@ -4,6 +4,7 @@
 //   npm run build && node --import tsx bench/webhook/run.ts [--pods 100] [--rounds 3] [--policies 1000]
 //     [--policy-concurrency 10] [--connections N] [--protocols h2,http1] [--without-validation] [--json FILE]
 //     [--operator-cpu-prof DIR] [--operator-node-options="FLAGS"] [--operator-log-level info] [--operator-args="FLAGS"] [--operator-output FILE]
+//     [--operator-gc]
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -12,13 +13,20 @@ import { parseArgs } from 'node:util';
 import type { CoreV1Api, CustomObjectsApi, V1Pod } from '@kubernetes/client-node';
 import { directBurst, h2loadBurst, h2Transport, http1Transport, review, type WebhookTransport } from './admission-review-client.js';
 import { histogramDelta, histogramQuantile, parseHistogram, percentile, summarize, type LatencySummary } from './latency.js';
-import { BASELINE_NAMESPACE, INJECTED_NAMESPACE, startWebhookCluster, type WebhookCluster } from './webhook-cluster.js';
+import { BASELINE_NAMESPACE, INJECTED_NAMESPACE, startWebhookCluster, type GcPause, type WebhookCluster } from './webhook-cluster.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const HISTOGRAM = 'gatehouse_admission_request_duration_seconds';
 const GOAL_P99_MS = 20;
 
 const ms = (value: number) => (Number.isNaN(value) ? '—' : value.toFixed(1));
+
+/** Total GC pause in a burst and how many; a mark-compact among them is named, it is the long kind. */
+function gcCell(pauses: readonly GcPause[]): string {
+  const total = pauses.reduce((sum, pause) => sum + pause.durationMs, 0);
+  const major = pauses.filter((pause) => pause.kind === 2).length;
+  return `${total.toFixed(1)} (${pauses.length}${major > 0 ? `, ${major} mark-compact` : ''})`;
+}
 
 interface BurstResult {
   readonly namespace: string;
@@ -125,6 +133,8 @@ async function main(): Promise<void> {
       'operator-args': { type: 'string' },
       // Write everything the operator printed (logs, and e.g. --trace-gc lines) to this file at the end.
       'operator-output': { type: 'string' },
+      // Add up the operator's GC pauses inside each measured burst (gc-observer.mjs, perf_hooks 'gc' entries).
+      'operator-gc': { type: 'boolean', default: false },
     },
   });
   const pods = Number(values.pods);
@@ -136,7 +146,9 @@ async function main(): Promise<void> {
     ...(nodeOptions === undefined ? {} : { operatorNodeOptions: nodeOptions.split(/\s+/).filter(Boolean) }),
     ...(values['operator-log-level'] ? { operatorLogLevel: values['operator-log-level'] } : {}),
     ...(values['operator-args'] ? { operatorArgs: values['operator-args'].split(/\s+/).filter(Boolean) } : {}),
+    operatorGc: values['operator-gc'],
   });
+  const withGc = values['operator-gc'];
   try {
     const { core, custom } = cluster;
     // Warm-up: first TLS connections, JIT, the operator's caches.
@@ -154,16 +166,18 @@ async function main(): Promise<void> {
     for (const transport of [h2, http1]) if (transport) await directBurst(transport, INJECTED_NAMESPACE, podsNamed(`direct-warmup-${transport.protocol}`));
 
     /** One measured burst of `pods` reviews with one client, and the operator's main-thread CPU it took. */
-    const measure = async (protocol: string, label: string): Promise<{ latency: LatencySummary; cpuPerReviewMs: number }> => {
+    const measure = async (protocol: string, label: string): Promise<{ latency: LatencySummary; cpuPerReviewMs: number; window: [number, number] }> => {
       const transport = transportOf(protocol);
       if (transport) {
         // The webhook server closes HTTP/1.1 connections idle for 5 s; re-open them unmeasured, as steady traffic would keep them.
         await directBurst(transport, INJECTED_NAMESPACE, podsNamed(`direct-warm-${label}`));
         const cpuBefore = await cluster.operatorMainThreadCpuMs();
+        const started = Date.now();
         const measured = await directBurst(transport, INJECTED_NAMESPACE, podsNamed(`direct-${label}`));
+        const window: [number, number] = [started, Date.now()];
         const cpuPerReviewMs = ((await cluster.operatorMainThreadCpuMs()) - cpuBefore) / pods;
         if (measured.patched !== pods) throw new Error(`only ${measured.patched} of ${pods} direct ${protocol} reviews were answered with a patch`);
-        return { latency: measured.latency, cpuPerReviewMs };
+        return { latency: measured.latency, cpuPerReviewMs, window };
       }
       // h2load sends one body `pods` times; the same body through node's client must come back patched.
       const body = review(INJECTED_NAMESPACE, pod(`direct-${label}`));
@@ -173,11 +187,14 @@ async function main(): Promise<void> {
       // Unmeasured first, as for the other clients: the same burst just before the measured one.
       await h2loadBurst(url, body, pods);
       const cpuBefore = await cluster.operatorMainThreadCpuMs();
+      // The window includes h2load's start and TLS handshake: GC then delays the first streams too.
+      const started = Date.now();
       const latency = await h2loadBurst(url, body, pods);
-      return { latency, cpuPerReviewMs: ((await cluster.operatorMainThreadCpuMs()) - cpuBefore) / pods };
+      const window: [number, number] = [started, Date.now()];
+      return { latency, cpuPerReviewMs: ((await cluster.operatorMainThreadCpuMs()) - cpuBefore) / pods, window };
     };
 
-    interface DirectResult { readonly protocol: string; readonly latency: LatencySummary; readonly cpuPerReviewMs: number }
+    interface DirectResult { readonly protocol: string; readonly latency: LatencySummary; readonly cpuPerReviewMs: number; readonly window: [number, number] }
     const results: Array<{ round: number; injected: BurstResult; baseline: BurstResult; direct: DirectResult[]; webhookP50: number; webhookP99: number }> = [];
     for (let round = 1; round <= rounds; round++) {
       const baseline = await burst(core, BASELINE_NAMESPACE, `round${round}`, pods);
@@ -197,15 +214,18 @@ async function main(): Promise<void> {
     }
     h2.close();
     http1?.close();
+    // The operator reports a GC a moment after it ends, through a pipe: let the last burst's lines arrive.
+    if (withGc) await new Promise((resolve) => setTimeout(resolve, 200));
 
     console.log(`\n${pods} concurrent pod creations, latency in ms (p50 / p99 / max)\n`);
-    const directHeads = protocols.flatMap((protocol) => [`AdmissionReview straight to the webhook, ${protocol}`, `operator event-loop CPU per ${protocol} review`]);
+    const gcHead = (protocol: string) => (withGc ? [`operator GC in the ${protocol} burst (ms, pauses)`] : []);
+    const directHeads = protocols.flatMap((protocol) => [`AdmissionReview straight to the webhook, ${protocol}`, `operator event-loop CPU per ${protocol} review`, ...gcHead(protocol)]);
     console.log(`| round | pod POST through the API server, injected | same, namespace without injection | webhook server time (histogram p50 / p99) | ${directHeads.join(' | ')} |`);
     console.log(`| ---: | ---: | ---: | ---: |${directHeads.map(() => ' ---: |').join('')}`);
     const triple = (summary: LatencySummary) => `${ms(summary.p50)} / ${ms(summary.p99)} / ${ms(summary.max)}`;
     const cpu = (value: number) => (Number.isNaN(value) ? '—' : value.toFixed(3));
     for (const { round, injected, baseline, direct, webhookP50, webhookP99 } of results) {
-      const cells = direct.flatMap((result) => [triple(result.latency), cpu(result.cpuPerReviewMs)]);
+      const cells = direct.flatMap((result) => [triple(result.latency), cpu(result.cpuPerReviewMs), ...(withGc ? [gcCell(cluster.operatorGcPauses(...result.window))] : [])]);
       console.log(`| ${round} | ${triple(injected.client)} | ${triple(baseline.client)} | ${ms(webhookP50)} / ${ms(webhookP99)} | ${cells.join(' | ')} |`);
     }
     for (const protocol of protocols) {

@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import {
   AdmissionregistrationV1Api,
   CoreV1Api,
@@ -46,7 +47,28 @@ export interface WebhookCluster {
    * else runs on the machine, so it shows what one review costs the loop.
    */
   operatorMainThreadCpuMs(): Promise<number>;
+  /** The operator's GC pauses that started between two Date.now() readings; empty without `operatorGc`. */
+  operatorGcPauses(fromMs: number, toMs: number): GcPause[];
   close(): Promise<void>;
+}
+
+/** One garbage collection in the operator, as gc-observer.mjs reports it. */
+export interface GcPause {
+  /** Epoch ms. */
+  readonly startMs: number;
+  readonly durationMs: number;
+  /** perf_hooks' kind: 1 scavenge (minor), 2 mark-compact (major), 4 incremental marking, 8 weak callbacks. */
+  readonly kind: number;
+}
+
+const GC_LINE = /^gatehouse-bench-gc (\S+) (\S+) (\d+)$/;
+
+/** A line gc-observer.mjs printed, or undefined for any other line of the operator's stdout. */
+export function parseGcLine(line: string): GcPause | undefined {
+  const match = GC_LINE.exec(line);
+  if (!match) return undefined;
+  const pause = { startMs: Number(match[1]), durationMs: Number(match[2]), kind: Number(match[3]) };
+  return Number.isFinite(pause.startMs) && Number.isFinite(pause.durationMs) ? pause : undefined;
 }
 
 type Manifest = Record<string, unknown> & { kind?: string; metadata?: { name?: string; namespace?: string } };
@@ -88,6 +110,8 @@ export interface WebhookClusterOptions {
   readonly operatorNodeOptions?: readonly string[];
   /** More `gatehouse operator` flags, e.g. `--admission-warmup-reviews=0` to compare a cold start. */
   readonly operatorArgs?: readonly string[];
+  /** Load gc-observer.mjs into the operator, so operatorGcPauses can tell the GC inside each burst. */
+  readonly operatorGc?: boolean;
 }
 
 export async function startWebhookCluster(repoRoot: string, options: WebhookClusterOptions = {}): Promise<WebhookCluster> {
@@ -109,6 +133,8 @@ export async function startWebhookCluster(repoRoot: string, options: WebhookClus
   const admission = kubeConfig.makeApiClient(AdmissionregistrationV1Api);
   let operator: ChildProcess | undefined;
   let logs = '';
+  let stdoutRest = '';
+  const gcPauses: GcPause[] = [];
   const close = async () => {
     if (operator && operator.exitCode === null) {
       const exited = new Promise((resolve) => operator?.once('exit', resolve));
@@ -123,12 +149,27 @@ export async function startWebhookCluster(repoRoot: string, options: WebhookClus
   try {
     await seed(repoRoot, core, custom, admission);
     const profiling = options.operatorCpuProfileDir ? ['--cpu-prof', '--cpu-prof-dir', options.operatorCpuProfileDir] : [];
-    operator = spawn(process.execPath, [...(options.operatorNodeOptions ?? OPERATOR_IMAGE_NODE_OPTIONS), ...profiling, main, 'operator', '--kubeconfig', kubeconfigPath, '--namespace', OPERATOR_NAMESPACE,
+    const gcObserver = options.operatorGc ? ['--import', pathToFileURL(path.join(repoRoot, 'bench/webhook/gc-observer.mjs')).href] : [];
+    operator = spawn(process.execPath, [...(options.operatorNodeOptions ?? OPERATOR_IMAGE_NODE_OPTIONS), ...profiling, ...gcObserver, main, 'operator', '--kubeconfig', kubeconfigPath, '--namespace', OPERATOR_NAMESPACE,
       '--host', '127.0.0.1', '--webhook-port', String(webhookPort), '--admin-port', String(adminPort),
       '--control-plane-port', String(controlPlanePort), '--log-level', options.operatorLogLevel ?? 'info', ...(options.operatorArgs ?? [])], { stdio: ['ignore', 'pipe', 'pipe'] });
     operator.stderr?.on('data', (chunk: Buffer) => { logs += chunk.toString('utf8'); });
     // Read, or a chatty V8 flag would fill the pipe and stall the operator.
-    operator.stdout?.on('data', (chunk: Buffer) => { logs += chunk.toString('utf8'); });
+    operator.stdout?.on('data', (chunk: Buffer) => {
+      const text = chunk.toString('utf8');
+      if (!options.operatorGc) {
+        logs += text;
+        return;
+      }
+      // GC lines are kept apart from the logs; a line split across chunks is put back together.
+      const lines = (stdoutRest + text).split('\n');
+      stdoutRest = lines.pop() ?? '';
+      for (const line of lines) {
+        const pause = parseGcLine(line);
+        if (pause) gcPauses.push(pause);
+        else logs += `${line}\n`;
+      }
+    });
     const caBundle = await waitForReady(operator, admission, adminPort, () => logs);
     return {
       core,
@@ -144,6 +185,7 @@ export async function startWebhookCluster(repoRoot: string, options: WebhookClus
         const text = await readFile(`/proc/${operator?.pid}/schedstat`, 'utf8').catch(() => '');
         return text === '' ? Number.NaN : Number(text.split(' ')[0]) / 1e6;
       },
+      operatorGcPauses: (fromMs, toMs) => gcPauses.filter((pause) => pause.startMs >= fromMs && pause.startMs < toMs),
       close,
     };
   } catch (error) {

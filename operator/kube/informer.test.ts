@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { Registry } from 'prom-client';
 import { isGatehouseError } from '../../api/errors.js';
 import { silentLogger } from '../../api/logging/logger.js';
-import { Informer } from './informer.js';
+import { Informer, stripManagedFields, type CacheTransform } from './informer.js';
 import { createKubeClient, RESOURCE_TYPES, type KubeClient, type KubeObject } from './kube-client.js';
 import { createKubeMetrics, type KubeMetrics } from './kube-metrics.js';
 import { until } from '../../testing/async-checks.js';
@@ -47,9 +47,9 @@ class ScriptedApiServer {
     return createKubeClient({ kubeConfig: tokenKubeConfig(this.url, 'test-token'), requestTimeoutMs: 2000 });
   }
 
-  put(name: string, data: Record<string, string> = {}): void {
+  put(name: string, data: Record<string, string> = {}, metadata: Record<string, unknown> = {}): void {
     const existing = this.objects.has(name);
-    const object: KubeObject = { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace: 'ns', resourceVersion: String(++this.rv) }, data };
+    const object: KubeObject = { apiVersion: 'v1', kind: 'Secret', metadata: { ...metadata, name, namespace: 'ns', resourceVersion: String(++this.rv) }, data };
     this.objects.set(name, object);
     this.publish(existing ? 'MODIFIED' : 'ADDED', object);
   }
@@ -133,7 +133,7 @@ interface Recorded {
   metrics: KubeMetrics;
 }
 
-function record(client: KubeClient, options: Partial<{ stallTimeoutMs: number }> = {}): Recorded {
+function record(client: KubeClient, options: Partial<{ stallTimeoutMs: number; transform: CacheTransform<KubeObject> }> = {}): Recorded {
   const metrics = createKubeMetrics(new Registry());
   const informer = new Informer<KubeObject>({
     client,
@@ -143,6 +143,7 @@ function record(client: KubeClient, options: Partial<{ stallTimeoutMs: number }>
     metrics,
     backoff: { initialMs: 20, maxMs: 100 },
     stallTimeoutMs: options.stallTimeoutMs ?? 10_000,
+    ...(options.transform ? { transform: options.transform } : {}),
   });
   const events: string[] = [];
   const data = (obj: KubeObject): string => JSON.stringify(obj.data ?? {});
@@ -349,5 +350,77 @@ describe('Informer (scripted API server)', () => {
     expect(isGatehouseError(error, 'GH_ERR_KUBE_INFORMER_STOPPED')).toBe(true);
     await stopped;
     broken.close?.();
+  });
+
+  test('caches objects without managedFields by default, from the list and from the watch', async () => {
+    const managedFields = [{ manager: 'kubectl', operation: 'Apply', fieldsV1: { 'f:data': {} } }];
+    server.put('listed', { v: '1' }, { managedFields, labels: { app: 'x' } });
+    recorded = record(client);
+    const handed: KubeObject[] = [];
+    recorded.informer.on('add', (obj) => handed.push(obj));
+    recorded.informer.on('update', (obj) => handed.push(obj));
+    recorded.informer.start();
+    await recorded.informer.waitForSync();
+    await until(() => server.openWatches === 1);
+    server.put('watched', { v: '1' }, { managedFields });
+    server.put('listed', { v: '2' }, { managedFields, labels: { app: 'x' } });
+    await until(() => handed.length === 3);
+    for (const name of ['listed', 'watched']) {
+      const cached = recorded.informer.get('ns', name)!;
+      expect(cached.metadata.managedFields).toBeUndefined();
+      expect(cached.metadata.resourceVersion).toMatch(/^\d+$/);
+    }
+    expect(recorded.informer.get('ns', 'listed')).toMatchObject({ data: { v: '2' }, metadata: { labels: { app: 'x' } } });
+    expect(handed.every((obj) => !('managedFields' in obj.metadata))).toBe(true);
+  });
+
+  test('a transform decides what is cached and what every handler sees, old objects and deletions included', async () => {
+    const seen: string[] = [];
+    const keepNameAndVersion: CacheTransform<KubeObject> = (obj) => {
+      seen.push(obj.metadata.name);
+      return { kind: obj.kind, metadata: { name: obj.metadata.name, namespace: obj.metadata.namespace, resourceVersion: obj.metadata.resourceVersion } };
+    };
+    server.put('a', { secret: 'x' });
+    recorded = record(client, { transform: keepNameAndVersion });
+    const handed: Array<{ obj: KubeObject; old?: KubeObject }> = [];
+    for (const event of ['add', 'update', 'delete'] as const) recorded.informer.on(event, (obj, old) => handed.push({ obj, ...(old ? { old } : {}) }));
+    recorded.informer.start();
+    await recorded.informer.waitForSync();
+    await until(() => server.openWatches === 1);
+    server.put('a', { secret: 'y' });
+    server.put('b', { secret: 'z' });
+    server.remove('b');
+    await until(() => recorded!.events.length === 4);
+    expect(recorded.events).toEqual(['add a', 'update a {}->{}', 'add b', 'delete b']);
+    expect(handed.flatMap(({ obj, old }) => [obj, ...(old ? [old] : [])]).every((obj) => obj.data === undefined)).toBe(true);
+    expect(recorded.informer.get('ns', 'a')).toEqual({ kind: 'Secret', metadata: { name: 'a', namespace: 'ns', resourceVersion: '102' } });
+    expect(recorded.informer.list()).toHaveLength(1);
+    // Once per object the server sent: the list's a, the watch's a, b and the deleted b.
+    expect(seen).toEqual(['a', 'a', 'b', 'b']);
+  });
+
+  test('an event that repeats the cached resourceVersion is neither transformed nor cached again', async () => {
+    server.put('a', { v: '1' });
+    let calls = 0;
+    recorded = record(client, { transform: (obj) => { calls++; return obj; } });
+    recorded.informer.start();
+    await recorded.informer.waitForSync();
+    await until(() => server.openWatches === 1);
+    server.sendRaw(JSON.stringify({ type: 'MODIFIED', object: { metadata: { name: 'a', namespace: 'ns', resourceVersion: '101' }, data: { v: 'stale' } } }));
+    server.put('b');
+    await until(() => recorded!.events.includes('add b'));
+    expect(calls).toBe(2);
+    expect(recorded.informer.get('ns', 'a')?.data).toEqual({ v: '1' });
+  });
+});
+
+describe('stripManagedFields', () => {
+  test('drops only metadata.managedFields, without touching the object it was given', () => {
+    const served: KubeObject = { kind: 'Pod', metadata: { name: 'p', resourceVersion: '7', managedFields: [{ manager: 'm' }], labels: { a: 'b' } }, spec: { x: 1 } };
+    const stripped = stripManagedFields(served);
+    expect(stripped).toEqual({ kind: 'Pod', metadata: { name: 'p', resourceVersion: '7', labels: { a: 'b' } }, spec: { x: 1 } });
+    expect(served.metadata.managedFields).toEqual([{ manager: 'm' }]);
+    const bare: KubeObject = { metadata: { name: 'q' } };
+    expect(stripManagedFields(bare)).toBe(bare);
   });
 });

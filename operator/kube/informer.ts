@@ -3,6 +3,8 @@
 // (410) it lists again and reports the difference, deletions it missed included; when a watch fails,
 // ends or goes silent for stallTimeoutMs, it is restarted with jittered exponential backoff.
 // Nothing a server sends can crash the process: bad events restart the watch and relist.
+// What the cache keeps of each object is the transform's choice (after controller-runtime's cache
+// transforms): by default everything but metadata.managedFields, which nothing in the operator reads.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GatehouseError, isGatehouseError } from '../../api/errors.js';
 import type { Logger } from '../../api/logging/logger.js';
@@ -13,8 +15,13 @@ import type { KubeMetrics } from './kube-metrics.js';
 
 export type InformerEvent = 'add' | 'update' | 'delete';
 export type InformerHandler<T> = (obj: T, old?: T) => void;
+/**
+ * What the cache keeps of an object as the server sent it. It must keep metadata.name, namespace and
+ * resourceVersion, and should build a new object rather than edit the one it is given.
+ */
+export type CacheTransform<T> = (obj: T) => T;
 
-export interface InformerOptions {
+export interface InformerOptions<T extends KubeObject = KubeObject> {
   client: KubeClient;
   type: ResourceType;
   namespace?: string;
@@ -29,6 +36,11 @@ export interface InformerOptions {
   pageSize?: number;
   /** Server-side watch timeout; randomised between this and twice this when absent (300 s). */
   watchTimeoutSeconds?: number;
+  /**
+   * Applied to every listed and watched object before it is cached or handed to a handler, so what
+   * the operator never reads is not kept alive (and not promoted by the GC). Default: stripManagedFields.
+   */
+  transform?: CacheTransform<T>;
 }
 
 /** Why a watch ended, which decides what happens next. */
@@ -60,6 +72,7 @@ export class Informer<T extends KubeObject> {
   private readonly backoffOptions: { initialMs: number; maxMs: number };
   private readonly pageSize: number;
   private readonly watchTimeoutSeconds: number | undefined;
+  private readonly transform: CacheTransform<T>;
   private readonly handlers: Record<InformerEvent, InformerHandler<T>[]> = { add: [], update: [], delete: [] };
   private readonly syncWaiters = new Set<{ resolve: () => void; reject: (error: unknown) => void }>();
   private readonly stopSignal = new AbortController();
@@ -70,7 +83,7 @@ export class Informer<T extends KubeObject> {
   private loop: Promise<void> | undefined;
   private endWatch: (() => void) | undefined;
 
-  constructor(options: InformerOptions) {
+  constructor(options: InformerOptions<T>) {
     if (!options.type.namespaced && options.namespace !== undefined) {
       throw new GatehouseError('GH_ERR_INVALID_ARGUMENT', { detail: `${options.type.kind} is cluster-scoped; an informer for it takes no namespace` });
     }
@@ -85,6 +98,7 @@ export class Informer<T extends KubeObject> {
     this.backoffOptions = options.backoff ?? DEFAULT_BACKOFF;
     this.pageSize = options.pageSize ?? DEFAULT_PAGE_SIZE;
     this.watchTimeoutSeconds = options.watchTimeoutSeconds;
+    this.transform = options.transform ?? stripManagedFields;
   }
 
   /** Registers a handler; an add handler registered after the first sync is told about every cached object. */
@@ -224,7 +238,7 @@ export class Informer<T extends KubeObject> {
     const previous = this.store;
     const next = new Map<string, T>();
     for (const item of items) {
-      if (validObject(item)) next.set(objectKey(item), item);
+      if (validObject(item)) next.set(objectKey(item), this.transform(item));
       else this.logger.warn({ item: describe(item) }, 'list returned an object without metadata.name; ignored');
     }
     this.store = next;
@@ -316,13 +330,15 @@ export class Informer<T extends KubeObject> {
       if (old === undefined) return undefined;
       this.store.delete(key);
       this.metrics?.informerObjects.set({ resource: this.resource }, this.store.size);
-      this.emit('delete', obj);
+      this.emit('delete', this.transform(obj));
       return undefined;
     }
-    this.store.set(key, obj);
+    if (old !== undefined && old.metadata.resourceVersion === resourceVersion) return undefined;
+    const cached = this.transform(obj);
+    this.store.set(key, cached);
     this.metrics?.informerObjects.set({ resource: this.resource }, this.store.size);
-    if (old === undefined) this.emit('add', obj);
-    else if (old.metadata.resourceVersion !== resourceVersion) this.emit('update', obj, old);
+    if (old === undefined) this.emit('add', cached);
+    else this.emit('update', cached, old);
     return undefined;
   }
 
@@ -365,6 +381,13 @@ export class Informer<T extends KubeObject> {
       promise.then(resolve, reject).finally(() => this.stopSignal.signal.removeEventListener('abort', onStop));
     });
   }
+}
+
+/** The default transform: the object without metadata.managedFields (often its largest part). */
+export function stripManagedFields<T extends KubeObject>(obj: T): T {
+  if (obj.metadata.managedFields === undefined) return obj;
+  const { managedFields: _managedFields, ...metadata } = obj.metadata;
+  return { ...obj, metadata };
 }
 
 function validObject(obj: unknown): obj is KubeObject {

@@ -1,8 +1,9 @@
 // The slice of the cluster the reconcilers and the cluster control plane read: read-only stores
 // (the informer caches in the operator, plain maps in tests) of the Gatehouse kinds and of the
 // core objects they refer to, typed only as far as Gatehouse looks into them.
-import type { AccessPolicy, NonHumanIdentity, ObjectMeta, ProtectedResource } from '../../api/kinds/kinds.js';
+import { API_GROUP, type AccessPolicy, type NonHumanIdentity, type ObjectMeta, type ProtectedResource } from '../../api/kinds/kinds.js';
 import { namespaceOf, type Secret } from '../../api/manifests/config.js';
+import type { KubeObject } from '../kube/kube-client.js';
 
 /** What an informer's cache offers: one object by namespace and name, or all (of a namespace). */
 export interface ObjectStore<T> {
@@ -29,10 +30,53 @@ export interface KubeServiceAccount {
   metadata: ObjectMeta;
 }
 
+/** A Pod as far as Gatehouse reads one: all that cachedPod keeps. */
 export interface KubePod {
   metadata: LiveMeta;
   spec?: { serviceAccountName?: string };
   status?: { phase?: string };
+}
+
+/** Keys of ours (`gatehouse.dev/…`, `….gatehouse.dev/…`); a missing map stays missing. */
+function ownKeys(map: Record<string, string> | undefined): Record<string, string> | undefined {
+  if (map === undefined) return undefined;
+  const kept: Record<string, string> = {};
+  for (const [key, value] of Object.entries(map)) {
+    const prefix = key.slice(0, key.indexOf('/') + 1);
+    if (prefix === `${API_GROUP}/` || prefix.endsWith(`.${API_GROUP}/`)) kept[key] = value;
+  }
+  return kept;
+}
+
+/**
+ * What the operator's Pod cache keeps of a pod: identity, version, deletion state, our own labels
+ * and annotations, the ServiceAccount and the phase. A served pod is 3–20 kB of JSON (containers,
+ * volumes, managedFields, status); kept whole, every pod of a scale-up outlives two scavenges and
+ * is copied into the old generation, while the admissions of the next pods queue behind the GC.
+ * The reader functions (cluster-control-plane/sidecar-pods.ts, operator.ts) take a KubePod, so a
+ * field read that is not kept here does not compile.
+ */
+export function cachedPod(pod: KubeObject): KubeObject & KubePod {
+  const { name, namespace, uid, resourceVersion, generation, deletionTimestamp, finalizers, labels, annotations } = pod.metadata;
+  const metadata: KubeObject['metadata'] & LiveMeta = { name };
+  if (namespace !== undefined) metadata.namespace = namespace;
+  if (uid !== undefined) metadata.uid = uid;
+  if (resourceVersion !== undefined) metadata.resourceVersion = resourceVersion;
+  if (generation !== undefined) metadata.generation = generation;
+  if (deletionTimestamp !== undefined) metadata.deletionTimestamp = deletionTimestamp;
+  if (finalizers !== undefined) metadata.finalizers = finalizers;
+  const ownLabels = ownKeys(labels);
+  if (ownLabels !== undefined) metadata.labels = ownLabels;
+  const ownAnnotations = ownKeys(annotations);
+  if (ownAnnotations !== undefined) metadata.annotations = ownAnnotations;
+  const kept: KubeObject & KubePod = { metadata };
+  if (pod.apiVersion !== undefined) kept.apiVersion = pod.apiVersion;
+  if (pod.kind !== undefined) kept.kind = pod.kind;
+  const spec = pod.spec as { serviceAccountName?: unknown } | undefined;
+  if (spec !== undefined) kept.spec = typeof spec.serviceAccountName === 'string' ? { serviceAccountName: spec.serviceAccountName } : {};
+  const status = pod.status as { phase?: unknown } | undefined;
+  if (status !== undefined) kept.status = typeof status.phase === 'string' ? { phase: status.phase } : {};
+  return kept;
 }
 
 export interface ClusterStores {
