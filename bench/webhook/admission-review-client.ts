@@ -4,7 +4,6 @@
 // review, what the kube-apiserver's Go client negotiates when the server offers h2) and HTTP/1.1
 // keep-alive with one connection per review in flight.
 import { execFile } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import http2 from 'node:http2';
 import os from 'node:os';
@@ -12,6 +11,7 @@ import path from 'node:path';
 import https from 'node:https';
 import { performance } from 'node:perf_hooks';
 import type { V1Pod } from '@kubernetes/client-node';
+import { podCreationReview } from '../../operator/admission/admission-review.js';
 import { summarize, type LatencySummary } from './latency.js';
 
 export interface DirectBurstResult {
@@ -22,24 +22,7 @@ export interface DirectBurstResult {
 
 /** The AdmissionReview the API server would send for creating `pod` in `namespace`. */
 export function review(namespace: string, pod: V1Pod): string {
-  return JSON.stringify({
-    apiVersion: 'admission.k8s.io/v1',
-    kind: 'AdmissionReview',
-    request: {
-      uid: randomUUID(),
-      kind: { group: '', version: 'v1', kind: 'Pod' },
-      resource: { group: '', version: 'v1', resource: 'pods' },
-      requestKind: { group: '', version: 'v1', kind: 'Pod' },
-      requestResource: { group: '', version: 'v1', resource: 'pods' },
-      name: pod.metadata?.name,
-      namespace,
-      operation: 'CREATE',
-      userInfo: { username: 'system:admin', groups: ['system:masters', 'system:authenticated'] },
-      object: { apiVersion: 'v1', kind: 'Pod', ...pod, metadata: { ...pod.metadata, namespace } },
-      dryRun: false,
-      options: { apiVersion: 'meta.k8s.io/v1', kind: 'CreateOptions' },
-    },
-  });
+  return podCreationReview(namespace, pod, { username: 'system:admin', groups: ['system:masters', 'system:authenticated'] });
 }
 
 interface Reply {

@@ -1,5 +1,6 @@
 // The AdmissionReview (admission.k8s.io/v1) wire format: checking what the API server sent and
 // building the answer (uid echoed, allowed, a base64 JSON patch, status on denial, warnings).
+import { randomUUID } from 'node:crypto';
 import { GatehouseError } from '../../api/errors.js';
 import type { JsonPatchOperation } from './json-patch.js';
 
@@ -165,4 +166,36 @@ export function encodeAdmissionReview(response: AdmissionResponse): string {
 export function deny(uid: string, message: string, code = 403, warnings: readonly string[] = []): AdmissionResponse {
   const reason = code === 403 ? 'Forbidden' : code === 400 ? 'BadRequest' : 'InternalError';
   return { uid, allowed: false, status: { code, reason, message }, ...(warnings.length > 0 ? { warnings: [...warnings] } : {}) };
+}
+
+/** Who asks for a pod creation in a synthetic review. */
+export interface ReviewUser {
+  readonly username: string;
+  readonly groups: readonly string[];
+}
+
+/**
+ * The AdmissionReview the API server sends for creating `pod` in `namespace`: what the operator's
+ * admission warm-up and the webhook benchmark send in place of a real API server.
+ */
+export function podCreationReview<Pod extends { readonly metadata?: { readonly name?: string } }>(namespace: string, pod: Pod, userInfo: ReviewUser): string {
+  return JSON.stringify({
+    apiVersion: ADMISSION_API_VERSION,
+    kind: 'AdmissionReview',
+    request: {
+      uid: randomUUID(),
+      kind: { group: '', version: 'v1', kind: 'Pod' },
+      resource: { group: '', version: 'v1', resource: 'pods' },
+      requestKind: { group: '', version: 'v1', kind: 'Pod' },
+      requestResource: { group: '', version: 'v1', resource: 'pods' },
+      name: pod.metadata?.name,
+      namespace,
+      operation: 'CREATE',
+      userInfo,
+      object: { apiVersion: 'v1', kind: 'Pod', ...pod, metadata: { ...pod.metadata, namespace } },
+      oldObject: null,
+      dryRun: false,
+      options: { apiVersion: 'meta.k8s.io/v1', kind: 'CreateOptions' },
+    },
+  });
 }

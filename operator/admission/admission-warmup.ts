@@ -5,7 +5,6 @@
 // same handler, TLS and h2 code as the real one, with its own throwaway metrics registry and a
 // synthetic injection context. No cluster state is read or written and the operator's metrics count
 // no fake review. Bounded by a review count, a CPU budget and a wall-clock budget.
-import { randomUUID } from 'node:crypto';
 import { connect, constants as h2, type ClientHttp2Session } from 'node:http2';
 import { performance } from 'node:perf_hooks';
 import { Registry } from 'prom-client';
@@ -14,6 +13,7 @@ import type { ProtectedResource } from '../../api/kinds/kinds.js';
 import type { Logger } from '../../api/logging/logger.js';
 import type { CertificateSource } from '../certs/certificate-source.js';
 import type { InjectionContext } from './pod-injection.js';
+import { podCreationReview } from './admission-review.js';
 import { MUTATE_PODS_PATH, startWebhookServer, type WebhookServer, type WebhookServerOptions } from './webhook-server.js';
 
 /** Enough for V8 to optimise the path (its first bursts cost ~25% more CPU per review than later ones). */
@@ -80,50 +80,30 @@ function warmupResource(): ProtectedResource {
  */
 export function warmupReview(index: number): string {
   const name = `warmup-${index}`;
-  return JSON.stringify({
-    apiVersion: 'admission.k8s.io/v1',
-    kind: 'AdmissionReview',
-    request: {
-      uid: randomUUID(),
-      kind: { group: '', version: 'v1', kind: 'Pod' },
-      resource: { group: '', version: 'v1', resource: 'pods' },
-      requestKind: { group: '', version: 'v1', kind: 'Pod' },
-      requestResource: { group: '', version: 'v1', resource: 'pods' },
-      name,
-      namespace: WARMUP_NAMESPACE,
-      operation: 'CREATE',
-      userInfo: { username: 'system:serviceaccount:kube-system:replicaset-controller', groups: ['system:serviceaccounts', 'system:authenticated'] },
-      object: {
-        apiVersion: 'v1',
-        kind: 'Pod',
-        metadata: { name, namespace: WARMUP_NAMESPACE, labels: { app: 'warmup', 'pod-template-hash': '5d8f7c9b6' } },
-        spec: {
-          serviceAccountName: WARMUP_SERVICE_ACCOUNT,
-          containers: [{
-            name: 'app',
-            image: 'registry.invalid/warmup:1',
-            ports: [{ containerPort: 8080, protocol: 'TCP' }],
-            env: [{ name: 'LOG_LEVEL', value: 'info' }],
-            resources: { requests: { cpu: '100m', memory: '128Mi' } },
-            terminationMessagePath: '/dev/termination-log',
-            terminationMessagePolicy: 'File',
-            imagePullPolicy: 'IfNotPresent',
-          }],
-          restartPolicy: 'Always',
-          terminationGracePeriodSeconds: 30,
-          dnsPolicy: 'ClusterFirst',
-          securityContext: {},
-          schedulerName: 'default-scheduler',
-          enableServiceLinks: true,
-          preemptionPolicy: 'PreemptLowerPriority',
-          priority: 0,
-        },
-      },
-      oldObject: null,
-      dryRun: false,
-      options: { apiVersion: 'meta.k8s.io/v1', kind: 'CreateOptions' },
+  return podCreationReview(WARMUP_NAMESPACE, {
+    metadata: { name, labels: { app: 'warmup', 'pod-template-hash': '5d8f7c9b6' } },
+    spec: {
+      serviceAccountName: WARMUP_SERVICE_ACCOUNT,
+      containers: [{
+        name: 'app',
+        image: 'registry.invalid/warmup:1',
+        ports: [{ containerPort: 8080, protocol: 'TCP' }],
+        env: [{ name: 'LOG_LEVEL', value: 'info' }],
+        resources: { requests: { cpu: '100m', memory: '128Mi' } },
+        terminationMessagePath: '/dev/termination-log',
+        terminationMessagePolicy: 'File',
+        imagePullPolicy: 'IfNotPresent',
+      }],
+      restartPolicy: 'Always',
+      terminationGracePeriodSeconds: 30,
+      dnsPolicy: 'ClusterFirst',
+      securityContext: {},
+      schedulerName: 'default-scheduler',
+      enableServiceLinks: true,
+      preemptionPolicy: 'PreemptLowerPriority',
+      priority: 0,
     },
-  });
+  }, { username: 'system:serviceaccount:kube-system:replicaset-controller', groups: ['system:serviceaccounts', 'system:authenticated'] });
 }
 
 function warmupError(detail: string, cause?: unknown): GatehouseError {
