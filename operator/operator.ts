@@ -43,7 +43,7 @@ import { Informer } from './kube/informer.js';
 import { createKubeMetrics, type KubeMetrics } from './kube/kube-metrics.js';
 import { LeaderElector } from './kube/leader-election.js';
 import { ClusterValidation, configFromStores } from './reconcile/cluster-config.js';
-import { cachedPod, decodeSecret, type ClusterStores, type KubePod, type KubeSecret, type ObjectStore } from './reconcile/cluster-objects.js';
+import { cachedPod, cachedSecret, decodeSecret, type ClusterStores, type KubePod, type KubeSecret, type ObjectStore } from './reconcile/cluster-objects.js';
 import { changedObject, dependentsOf, type WatchedKind } from './reconcile/dependents.js';
 import { IdentityReconciler } from './reconcile/identity-reconciler.js';
 import { kubeWriter } from './reconcile/kube-writer.js';
@@ -216,8 +216,9 @@ function startInformers(client: KubeClient, logger: Logger, metrics: KubeMetrics
     informers[kind] = new Informer<KubeObject>({
       client, type, logger, metrics,
       ...(labelSelector === undefined ? {} : { labelSelector }),
-      // Only what Gatehouse reads of a pod is cached: a scale-up's pods arrive by the hundred.
-      ...(kind === 'Pod' ? { transform: cachedPod } : {}),
+      // Only what Gatehouse reads of a pod is cached: a scale-up's pods arrive by the hundred. Secrets
+      // whose type Gatehouse never reads (Helm releases, tokens) are cached without their data.
+      ...(kind === 'Pod' ? { transform: cachedPod } : kind === 'Secret' ? { transform: cachedSecret } : {}),
     });
   }
   return informers;

@@ -4,7 +4,7 @@ import type { NonHumanIdentity } from '../../api/kinds/kinds.js';
 import { carriesSidecar, identityOfPod, nodeIdOfPod, serviceAccountOf } from '../cluster-control-plane/sidecar-pods.js';
 import { INJECTED_ANNOTATION, INJECTED_LABEL, IDENTITY_ANNOTATION } from '../admission/pod-injection.js';
 import type { KubeObject } from '../kube/kube-client.js';
-import { cachedPod, isDeleting, keyOf, type KubePod } from './cluster-objects.js';
+import { cachedPod, cachedSecret, decodeSecret, isDeleting, keyOf, type KubePod, type KubeSecret } from './cluster-objects.js';
 
 /** A pod as a real API server serves an injected one: defaults, managedFields, status, someone else's annotations. */
 function servedPod(variant: { injected?: string; phase?: string; serviceAccount?: string; deleting?: boolean; namespace?: string; uid?: string }): KubeObject {
@@ -108,5 +108,32 @@ describe('cachedPod', () => {
     const odd = cachedPod({ metadata: { name: 'odd', labels: { app: 'x' } }, spec: { serviceAccountName: 7 }, status: { phase: ['Running'] } });
     expect(odd).toEqual({ metadata: { name: 'odd', labels: {} }, spec: {}, status: {} });
     expect(serviceAccountOf(odd)).toBe('default');
+  });
+});
+
+describe('cachedSecret', () => {
+  const base64 = (text: string) => Buffer.from(text).toString('base64');
+  function secret(type: string | undefined, data: Record<string, string>): KubeObject {
+    return {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 's', namespace: 'payments', resourceVersion: '7', uid: 'u-1', managedFields: [{ manager: 'helm' }] } as KubeObject['metadata'],
+      ...(type === undefined ? {} : { type }),
+      data: Object.fromEntries(Object.entries(data).map(([key, value]) => [key, base64(value)])),
+    };
+  }
+
+  test.each([undefined, 'Opaque', 'kubernetes.io/basic-auth', 'kubernetes.io/tls'])('keeps the data of a %s Secret (credentials, CAs), without managedFields', (type) => {
+    const served = secret(type, { username: 'app', password: 'pw' });
+    const cached = cachedSecret(served);
+    expect(decodeSecret(cached as KubeSecret).data).toEqual({ username: 'app', password: 'pw' });
+    expect(cached.metadata).toEqual({ name: 's', namespace: 'payments', resourceVersion: '7', uid: 'u-1' });
+    expect((served.metadata as { managedFields?: unknown }).managedFields).toBeDefined();
+  });
+
+  test.each(['helm.sh/release.v1', 'kubernetes.io/service-account-token', 'kubernetes.io/dockerconfigjson'])('drops the data of a %s Secret: naming it finds no keys', (type) => {
+    const cached = cachedSecret(secret(type, { release: 'H4sIA'.repeat(10_000), username: 'app', password: 'pw' }));
+    expect(decodeSecret(cached as KubeSecret).data).toEqual({});
+    expect(cached).toEqual({ apiVersion: 'v1', kind: 'Secret', type, metadata: { name: 's', namespace: 'payments', resourceVersion: '7', uid: 'u-1' } });
   });
 });

@@ -79,6 +79,31 @@ export function cachedPod(pod: KubeObject): KubeObject & KubePod {
   return kept;
 }
 
+/**
+ * Secret types whose contents Gatehouse never reads: Helm's release records (often the largest
+ * objects in a cluster, one per revision), ServiceAccount and bootstrap tokens, image pull
+ * credentials. Their data is not cached. A ProtectedResource naming one finds no keys in it and is
+ * not Ready, as for a Secret without `username`.
+ */
+export const SECRET_TYPES_WITHOUT_DATA: ReadonlySet<string> = new Set([
+  'helm.sh/release.v1',
+  'kubernetes.io/service-account-token',
+  'bootstrap.kubernetes.io/token',
+  'kubernetes.io/dockerconfigjson',
+  'kubernetes.io/dockercfg',
+]);
+
+/** What the operator's Secret cache keeps: everything (less managedFields) but the data of SECRET_TYPES_WITHOUT_DATA. */
+export function cachedSecret(secret: KubeObject): KubeObject {
+  const type = (secret as { type?: unknown }).type;
+  const { managedFields: _managedFields, ...metadata } = secret.metadata;
+  if (typeof type !== 'string' || !SECRET_TYPES_WITHOUT_DATA.has(type)) return { ...secret, metadata };
+  const kept: KubeObject & { type: string } = { metadata, type };
+  if (secret.apiVersion !== undefined) kept.apiVersion = secret.apiVersion;
+  if (secret.kind !== undefined) kept.kind = secret.kind;
+  return kept;
+}
+
 export interface ClusterStores {
   readonly identities: ObjectStore<NonHumanIdentity>;
   readonly resources: ObjectStore<ProtectedResource>;
