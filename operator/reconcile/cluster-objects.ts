@@ -4,6 +4,7 @@
 import { API_GROUP, type AccessPolicy, type NonHumanIdentity, type ObjectMeta, type ProtectedResource } from '../../api/kinds/kinds.js';
 import { namespaceOf, type Secret } from '../../api/manifests/config.js';
 import type { KubeObject } from '../kube/kube-client.js';
+import { stripManagedFields } from '../kube/informer.js';
 
 /** What an informer's cache offers: one object by namespace and name, or all (of a namespace). */
 export interface ObjectStore<T> {
@@ -95,10 +96,10 @@ export const SECRET_TYPES_WITHOUT_DATA: ReadonlySet<string> = new Set([
 
 /** What the operator's Secret cache keeps: everything (less managedFields) but the data of SECRET_TYPES_WITHOUT_DATA. */
 export function cachedSecret(secret: KubeObject): KubeObject {
+  const stripped = stripManagedFields(secret);
   const type = (secret as { type?: unknown }).type;
-  const { managedFields: _managedFields, ...metadata } = secret.metadata;
-  if (typeof type !== 'string' || !SECRET_TYPES_WITHOUT_DATA.has(type)) return { ...secret, metadata };
-  const kept: KubeObject & { type: string } = { metadata, type };
+  if (typeof type !== 'string' || !SECRET_TYPES_WITHOUT_DATA.has(type)) return stripped;
+  const kept: KubeObject & { type: string } = { metadata: stripped.metadata, type };
   if (secret.apiVersion !== undefined) kept.apiVersion = secret.apiVersion;
   if (secret.kind !== undefined) kept.kind = secret.kind;
   return kept;

@@ -61,7 +61,7 @@ function markDirect(socket: Socket): Socket {
   return socket;
 }
 
-/** True when the socket's reads bypass the stream (tests, diagnostics). */
+/** True when the socket's reads bypass the stream (the listener reports when adoption fell back). */
 export function readsDirectly(socket: Socket): boolean {
   return (socket as DirectSocket)[DIRECT] === true;
 }
@@ -69,7 +69,7 @@ export function readsDirectly(socket: Socket): boolean {
 /**
  * Sends the socket's chunks to `handler` (replacing any earlier one). On a socket without direct
  * reads (TLS, or an accepted socket this Node would not let us adopt) it is a 'data' listener.
- * Neither starts reading: a paused socket stays paused until resume().
+ * A paused socket stays paused either way until resume() (the session's sockets always are).
  */
 export function setChunkHandler(socket: Socket, handler: ChunkHandler): void {
   const direct = socket as DirectSocket;
