@@ -3,8 +3,8 @@
 // event chained by SHA-256 (each event's hash covers the previous hash and the event's canonical
 // JSON, the first one links to the header's hash), and, once the session closes, a seal line
 // holding the signed checkpoint (checkpoint.ts). docs/recordings.md describes it for outsiders.
-import { createHash } from 'node:crypto';
-import { canonicalJson, isJsonObject, type JsonValue } from './canonical-json.js';
+import * as crypto from 'node:crypto';
+import { canonicalJson, canonicalJsonWithOrder, isJsonObject, type JsonValue } from './canonical-json.js';
 
 export const RECORDING_FORMAT_VERSION = 1;
 
@@ -59,8 +59,12 @@ export interface SealLine {
   readonly checkpoint: string;
 }
 
+type OneShotHash = (algorithm: string, data: string, outputEncoding: 'hex') => string;
+/** crypto.hash (Node 20.12 and later): one call, no Hash object per event; createHash before that. */
+const oneShotHash = (crypto as unknown as { hash?: OneShotHash }).hash;
+
 function sha256(text: string): string {
-  return createHash('sha256').update(text, 'utf8').digest('hex');
+  return oneShotHash !== undefined ? oneShotHash('sha256', text, 'hex') : crypto.createHash('sha256').update(text, 'utf8').digest('hex');
 }
 
 export function headerHash(header: RecordingHeader): string {
@@ -68,9 +72,21 @@ export function headerHash(header: RecordingHeader): string {
   return sha256(canonicalJson({ kind, version, session, node, identity, resource, protocol, startedAt, part, firstSeq, previousPartHash }));
 }
 
+/**
+ * The canonical JSON of an event's four fields: `{"at","payload","seq","type"}`, written around the
+ * payload's own canonical text. `payloadJson` is that text, or undefined for an event whose payload
+ * is absent (its key is then left out, as canonicalJson leaves out every undefined value).
+ */
+function eventCanonicalJson(event: RecordedEvent, payloadJson: string | undefined): string {
+  // Only an event that skipped its type checks lacks one of these; canonicalJson leaves it out.
+  if (event.seq === undefined || event.at === undefined || event.type === undefined) return canonicalJson({ seq: event.seq, at: event.at, type: event.type, payload: event.payload });
+  const payload = payloadJson === undefined ? '' : `"payload":${payloadJson},`;
+  return `{"at":${canonicalJson(event.at)},${payload}"seq":${canonicalJson(event.seq)},"type":${canonicalJson(event.type)}}`;
+}
+
 /** SHA-256 over the previous hash, a newline, and the canonical JSON of the event's four fields. */
 export function eventHash(prev: string, event: RecordedEvent): string {
-  return sha256(`${prev}\n${canonicalJson({ seq: event.seq, at: event.at, type: event.type, payload: event.payload })}`);
+  return sha256(`${prev}\n${eventCanonicalJson(event, event.payload === undefined ? undefined : canonicalJson(event.payload))}`);
 }
 
 /** Builds the lines of one file in order; the writer's view of the chain. */
@@ -115,14 +131,38 @@ export class RecordingChain {
 
   /** The event's line; its seq must be the expected one (the caller checks and decides what a gap means). */
   append(event: RecordedEvent): EventLine {
-    if (event.seq !== this.nextSeq) throw new RangeError(`event seq ${event.seq} is not the expected ${this.nextSeq}`);
+    this.expect(event);
     const line: EventLine = { seq: event.seq, at: event.at, type: event.type, payload: event.payload, prev: this.last, hash: eventHash(this.last, event) };
-    this.last = line.hash;
+    this.advance(line.hash, event.at);
+    return line;
+  }
+
+  /**
+   * toLine(append(event)), made with one walk of the payload where its keys are already in canonical
+   * order (its canonical JSON is then also its JSON.stringify text) and without an EventLine object:
+   * what the operator does for every event it stores.
+   */
+  appendLine(event: RecordedEvent): string {
+    this.expect(event);
+    const prev = this.last;
+    const canonical = event.payload === undefined ? undefined : canonicalJsonWithOrder(event.payload);
+    const hash = sha256(`${prev}\n${eventCanonicalJson(event, canonical?.text)}`);
+    this.advance(hash, event.at);
+    if (canonical === undefined || !canonical.sameAsStringify) return toLine({ seq: event.seq, at: event.at, type: event.type, payload: event.payload, prev, hash });
+    // The key order of an EventLine object, as JSON.stringify writes it (the new hash is hex).
+    return `{"seq":${JSON.stringify(event.seq)},"at":${JSON.stringify(event.at)},"type":${JSON.stringify(event.type)},"payload":${canonical.text},"prev":${JSON.stringify(prev)},"hash":"${hash}"}\n`;
+  }
+
+  private expect(event: RecordedEvent): void {
+    if (event.seq !== this.nextSeq) throw new RangeError(`event seq ${event.seq} is not the expected ${this.nextSeq}`);
+  }
+
+  private advance(hash: string, at: string): void {
+    this.last = hash;
     this.nextSeq += 1;
     this.count += 1;
-    this.first ??= event.at;
-    this.latest = event.at;
-    return line;
+    this.first ??= at;
+    this.latest = at;
   }
 }
 

@@ -268,8 +268,9 @@ export class RecordingStore {
     let lines = '';
     let sealAfter = false;
     let refusal: AppendResult | undefined;
-    const types: string[] = [];
-    for (const [index, event] of events.entries()) {
+    const types = new Map<string, number>();
+    for (let index = 0; index < events.length; index += 1) {
+      const event = events[index]!;
       const left = events.length - index;
       if (event.seq <= state.storedThrough) {
         this.options.metrics.duplicateEvents.inc();
@@ -289,16 +290,16 @@ export class RecordingStore {
         break;
       }
       const part = state.open ?? (await this.openPart(session, state));
-      lines += toLine(part.chain.append({ seq: event.seq, at: event.at, type: event.type, payload: event.payload as { readonly [key: string]: JsonValue } }));
+      lines += part.chain.appendLine({ seq: event.seq, at: event.at, type: event.type, payload: event.payload as { readonly [key: string]: JsonValue } });
       state.storedThrough = event.seq;
-      types.push(event.type);
+      types.set(event.type, (types.get(event.type) ?? 0) + 1);
       if (event.type === 'end') sealAfter = true;
     }
     if (lines !== '') {
       const part = state.open!;
       // A failed write throws to appendNow: nothing counts as stored and the state is read back from the file next time.
       await this.write(part, lines);
-      for (const type of types) this.options.metrics.events.inc({ type });
+      for (const [type, count] of types) this.options.metrics.events.inc({ type }, count);
       state.lastHash = part.chain.lastHash;
     }
     if (sealAfter) await this.seal(session, state, 'sealed');

@@ -1,6 +1,7 @@
 // The hand-made JSON lines and timestamps must be exactly what JSON.stringify and Date#toISOString
 // make, for any strings (quotes, control characters, lone surrogates) and any clock readings.
 import fc from 'fast-check';
+import { canonicalJsonWithOrder } from '../../api/recordings/canonical-json.js';
 import { eventLine, jsonString, spoolEventLine, spoolLine, TimestampFormatter } from './event-lines.js';
 import type { SessionEvent } from './session-recorder.js';
 
@@ -11,6 +12,17 @@ describe('jsonString', () => {
     fc.assert(fc.property(anyString, (value) => jsonString(value) === JSON.stringify(value)), { numRuns: 2_000 });
   });
 });
+
+/**
+ * What spoolEventLine writes for an event: {seq, at, type, payload}, the payload being the event's
+ * other fields with the keys of the two statement events in sorted (canonical) order.
+ */
+function spoolJson(seq: number, event: { readonly type: string; readonly at: string }): string {
+  const { type, at, ...fields } = event;
+  const sorted = type === 'statement' || type === 'complete';
+  const payload = sorted ? Object.fromEntries(Object.entries(fields).sort(([a], [b]) => (a < b ? -1 : 1))) : fields;
+  return JSON.stringify({ seq, at, type, payload });
+}
 
 describe('eventLine', () => {
   const statement = fc.record(
@@ -44,12 +56,9 @@ describe('eventLine', () => {
     );
   });
 
-  test('spoolEventLine equals JSON.stringify of {seq, at, type, payload: the other fields}', () => {
+  test('spoolEventLine equals JSON.stringify of {seq, at, type, payload: the other fields}, statement and complete payloads in key order', () => {
     fc.assert(
-      fc.property(fc.nat(), fc.oneof(statement, complete, other), (seq, event) => {
-        const { type, at, ...payload } = event;
-        return spoolEventLine(seq, event as SessionEvent) === JSON.stringify({ seq, at, type, payload });
-      }),
+      fc.property(fc.nat(), fc.oneof(statement, complete, other), (seq, event) => spoolEventLine(seq, event as SessionEvent) === spoolJson(seq, event)),
       { numRuns: 2_000 },
     );
   });
@@ -75,10 +84,7 @@ describe('eventLine', () => {
     );
     fc.assert(
       fc.property(fc.array(fc.tuple(fc.nat(), repeating), { maxLength: 20 }), (events) =>
-        events.every(([seq, event]) => {
-          const { type, at, ...payload } = event;
-          return eventLine(event as SessionEvent) === JSON.stringify(event) && spoolEventLine(seq, event as SessionEvent) === JSON.stringify({ seq, at, type, payload });
-        })),
+        events.every(([seq, event]) => eventLine(event as SessionEvent) === JSON.stringify(event) && spoolEventLine(seq, event as SessionEvent) === spoolJson(seq, event))),
       { numRuns: 1_000 },
     );
   });
@@ -91,10 +97,7 @@ describe('eventLine', () => {
         const at = useFormatted ? formatted : other;
         const statement: SessionEvent = { type: 'statement', at, text: 'SELECT 1', operation: 'read', decision: 'allow' };
         const complete: SessionEvent = { type: 'complete', at, command: 'SELECT 1', rows: 1, durationMs: 0.25 };
-        return [statement, complete].every((event) => {
-          const { type, at: when, ...payload } = event;
-          return eventLine(event) === JSON.stringify(event) && spoolEventLine(seq, event) === JSON.stringify({ seq, at: when, type, payload });
-        });
+        return [statement, complete].every((event) => eventLine(event) === JSON.stringify(event) && spoolEventLine(seq, event) === spoolJson(seq, event));
       }),
       { numRuns: 2_000 },
     );

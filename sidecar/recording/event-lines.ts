@@ -54,8 +54,10 @@ interface StatementTail {
   readonly rule: string | undefined;
   /** For eventLine. */
   readonly line: string;
-  /** For spoolEventLine, whose fields sit in a payload object. */
-  readonly spoolLine: string;
+  /** For spoolEventLine, whose payload object starts with these two fields (keys in canonical order)... */
+  readonly spoolHead: string;
+  /** ...and has the rule (when there is one) after the parameters and before the text. */
+  readonly spoolRule: string;
 }
 
 // A session's statements come judged the same way again and again (same operation, decision and
@@ -69,9 +71,15 @@ let lastCommandJson = '""';
 function statementTail(event: StatementEvent): StatementTail {
   const last = lastTail;
   if (last !== undefined && last.operation === event.operation && last.decision === event.decision && last.rule === event.rule) return last;
-  let fields = `,"operation":${jsonString(event.operation)},"decision":${jsonString(event.decision)}`;
-  if (event.rule !== undefined) fields += `,"rule":${jsonString(event.rule)}`;
-  lastTail = { operation: event.operation, decision: event.decision, rule: event.rule, line: `${fields}}`, spoolLine: `${fields}}}` };
+  const operation = jsonString(event.operation);
+  const decision = jsonString(event.decision);
+  const rule = event.rule === undefined ? '' : `,"rule":${jsonString(event.rule)}`;
+  lastTail = {
+    operation: event.operation, decision: event.decision, rule: event.rule,
+    line: `,"operation":${operation},"decision":${decision}${rule}}`,
+    spoolHead: `"decision":${decision},"operation":${operation}`,
+    spoolRule: rule,
+  };
   return lastTail;
 }
 
@@ -109,19 +117,21 @@ export function spoolLine(seq: number, at: string, type: string, payload: object
  * The event as its spool and upload line, the payload being the event's fields other than type and
  * at: what JSON.stringify({seq, at, type, payload}) makes, written by hand for the two events a
  * statement records, so the uploader neither copies the event into a payload object nor walks it.
+ * Their payload keys come in canonical (sorted) order, the order the operator hashes them in: it
+ * then writes the payload's canonical JSON into the stored line instead of serializing it twice.
  */
 export function spoolEventLine(seq: number, event: SessionEvent): string {
   switch (event.type) {
     case 'statement': {
       const tail = statementTail(event);
+      const parameters = event.parameters === undefined ? '' : `,"parameters":${JSON.stringify(event.parameters)}`;
       // Quotes written in place when neither string needs escaping: fewer pieces to join and flatten.
-      const head = atNeedsEscaping(event.at) || needsEscaping(event.text)
-        ? `{"seq":${jsonNumber(seq)},"at":${atJson(event.at)},"type":"statement","payload":{"text":${jsonString(event.text)}`
-        : `{"seq":${jsonNumber(seq)},"at":"${event.at}","type":"statement","payload":{"text":"${event.text}"`;
-      return event.parameters === undefined ? `${head}${tail.spoolLine}` : `${head},"parameters":${JSON.stringify(event.parameters)}${tail.spoolLine}`;
+      return atNeedsEscaping(event.at) || needsEscaping(event.text)
+        ? `{"seq":${jsonNumber(seq)},"at":${atJson(event.at)},"type":"statement","payload":{${tail.spoolHead}${parameters}${tail.spoolRule},"text":${jsonString(event.text)}}}`
+        : `{"seq":${jsonNumber(seq)},"at":"${event.at}","type":"statement","payload":{${tail.spoolHead}${parameters}${tail.spoolRule},"text":"${event.text}"}}`;
     }
     case 'complete':
-      return `{"seq":${jsonNumber(seq)},"at":${atJson(event.at)},"type":"complete","payload":{"command":${commandJson(event.command)},"rows":${jsonNumber(event.rows)},"durationMs":${jsonNumber(event.durationMs)}}}`;
+      return `{"seq":${jsonNumber(seq)},"at":${atJson(event.at)},"type":"complete","payload":{"command":${commandJson(event.command)},"durationMs":${jsonNumber(event.durationMs)},"rows":${jsonNumber(event.rows)}}}`;
     default: {
       const { type, at, ...payload } = event;
       return spoolLine(seq, at, type, payload);
