@@ -13,6 +13,26 @@ export interface RunKey {
   readonly mode: QueryMode;
 }
 
+/** CPU time per transaction of a measured run, in microseconds. */
+export interface CpuPerTransaction {
+  /** The proxy process, every thread; absent for direct connections and off Linux. */
+  readonly proxyUs?: number;
+  /** The benchmark's own process (for the sidecar: the operator's side, see cpuPerTransaction). */
+  readonly harnessUs: number;
+}
+
+/**
+ * CPU microseconds per transaction of the measured run: the proxy process's (every thread, from
+ * /proc; absent for direct and off Linux) and the harness process's own (process.cpuUsage: for the
+ * sidecar that holds the operator's discovery server and recording receiver, which in a cluster run
+ * elsewhere but here take the same 2 cores).
+ */
+export function cpuPerTransaction(transactions: number, harnessUs: number, proxyBefore: number | undefined, proxyAfter: number | undefined): CpuPerTransaction | undefined {
+  if (transactions <= 0) return undefined;
+  const proxy = proxyBefore === undefined || proxyAfter === undefined ? {} : { proxyUs: (proxyAfter - proxyBefore) / transactions };
+  return { ...proxy, harnessUs: harnessUs / transactions };
+}
+
 /** One measured pgbench run (after its warm-up) in one round. */
 export interface Sample extends RunKey {
   readonly round: number;
@@ -21,6 +41,7 @@ export interface Sample extends RunKey {
   readonly error?: string;
   /** The proxy's memory right after the run; absent for direct. */
   readonly memory?: ProcessMemory;
+  readonly cpu?: CpuPerTransaction;
 }
 
 /** The rounds of one run key folded into one row. */
@@ -33,6 +54,8 @@ export interface Measurement extends RunKey {
   readonly error?: string;
   /** RSS after the last round; peak over all rounds. */
   readonly memory?: ProcessMemory;
+  /** Of the round with the median TPS. */
+  readonly cpu?: CpuPerTransaction;
 }
 
 export interface ReportRow extends Measurement {
@@ -46,13 +69,15 @@ const keyOf = (run: RunKey) => `${run.scenario}|${run.target}|${run.clients}|${r
 
 function foldRounds(samples: readonly Sample[]): Measurement {
   const { scenario, target, clients, threads, mode } = samples[0];
-  const results = samples.flatMap((sample) => (sample.result ? [sample.result] : []));
-  const byTps = [...results].sort((a, b) => a.tps - b.tps);
+  const measured = samples.filter((sample) => sample.result !== undefined);
+  const results = measured.map((sample) => sample.result!);
+  const median = [...measured].sort((a, b) => a.result!.tps - b.result!.tps)[Math.floor((measured.length - 1) / 2)];
   const memories = samples.flatMap((sample) => (sample.memory ? [sample.memory] : []));
   const lastMemory = memories.at(-1);
   return {
     scenario, target, clients, threads, mode,
-    result: byTps[Math.floor((byTps.length - 1) / 2)],
+    result: median?.result,
+    cpu: median?.cpu,
     tpsSamples: results.map((result) => result.tps),
     error: samples.find((sample) => sample.error !== undefined)?.error,
     memory: lastMemory && { rssKiB: lastMemory.rssKiB, peakRssKiB: Math.max(...memories.map((m) => m.peakRssKiB)) },
@@ -105,7 +130,7 @@ const fixed = (value: number | undefined, digits: number, suffix = '') => (value
 const mebibytes = (kib: number | undefined) => fixed(kib === undefined ? undefined : kib / 1024, 1);
 const signed = (value: number | undefined) => (value === undefined ? DASH : `${value >= 0 ? '+' : ''}${value.toFixed(3)}`);
 
-const HEADER = ['target', 'clients', 'TPS', 'TPS range', 'vs direct', 'vs pgbouncer', 'latency avg ms', 'added ms', 'RSS MiB', 'peak RSS MiB'];
+const HEADER = ['target', 'clients', 'TPS', 'TPS range', 'vs direct', 'vs pgbouncer', 'latency avg ms', 'added ms', 'RSS MiB', 'peak RSS MiB', 'CPU µs/txn', 'harness µs/txn'];
 
 function tpsRange(samples: readonly number[]): string {
   return samples.length < 2 ? DASH : `${Math.min(...samples).toFixed(0)}-${Math.max(...samples).toFixed(0)}`;
@@ -124,6 +149,8 @@ function cells(row: ReportRow): string[] {
     row.target === 'direct' ? DASH : signed(row.addedLatencyMs),
     mebibytes(row.memory?.rssKiB),
     mebibytes(row.memory?.peakRssKiB),
+    fixed(row.cpu?.proxyUs, 1),
+    fixed(row.cpu?.harnessUs, 1),
   ];
 }
 
@@ -177,6 +204,13 @@ export function formatReport(rows: readonly ReportRow[], options: ReportOptions)
   if (options.sidecarNodeOptions) {
     const flags = options.sidecarNodeOptions.length > 0 ? options.sidecarNodeOptions.join(' ') : "Node's defaults";
     sections.push(`sidecar process: node ${flags}`);
+  }
+  if (rows.some((row) => row.cpu !== undefined)) {
+    sections.push(
+      'CPU µs/txn: the proxy process\'s CPU time (user + system, every thread) per transaction of the measured run.\n' +
+        'harness µs/txn: the benchmark process\'s own; for the sidecar it holds the operator\'s discovery server and\n' +
+        'recording receiver, which in a cluster run on other nodes but here take the same cores as everything else.',
+    );
   }
   for (const skip of options.skipped) sections.push(`skipped ${skip.target}: ${skip.reason}`);
   return `${sections.join('\n\n')}\n`;

@@ -12,8 +12,8 @@ import { ChildProcessGroup } from './child-processes.js';
 import { busyMachineWarning, describeMachine, type MachineInfo } from './machine-info.js';
 import { parseOptions, USAGE, type BenchOptions } from './options.js';
 import { initialisePgbench, runPgbench, type Endpoint, type QueryMode } from './pgbench.js';
-import { readProcessMemory } from './process-memory.js';
-import { compareToBaselines, foldSamples, formatReport, type Sample, type SkippedTarget } from './report.js';
+import { readProcessCpuUs, readProcessMemory } from './process-memory.js';
+import { compareToBaselines, cpuPerTransaction, foldSamples, formatReport, type Sample, type SkippedTarget } from './report.js';
 import { SCENARIOS, type Scenario } from './scenarios.js';
 import { directTarget } from './targets/direct.js';
 import { haproxyTarget } from './targets/haproxy.js';
@@ -121,10 +121,15 @@ async function measure(bench: BenchRun, target: string, running: RunningTarget, 
   try {
     await runPgbench(bench.processes, pgbench, { ...run, seconds: bench.options.warmupSeconds });
     throwIfInterrupted(bench);
+    const proxyBefore = running.pid === undefined ? undefined : await readProcessCpuUs(running.pid);
+    const harnessBefore = process.cpuUsage();
     const result = await runPgbench(bench.processes, pgbench, { ...run, seconds: bench.options.seconds });
+    const harness = process.cpuUsage(harnessBefore);
+    const proxyAfter = running.pid === undefined ? undefined : await readProcessCpuUs(running.pid);
     const memory = running.pid === undefined ? undefined : await readProcessMemory(running.pid);
+    const cpu = cpuPerTransaction(result.transactions, harness.user + harness.system, proxyBefore, proxyAfter);
     log(`round ${round} ${target} ${scenario.name} -M ${mode} -c ${clients}: ${result.tps.toFixed(0)} tps, ${result.latencyAverageMs.toFixed(3)} ms`);
-    return { ...base, result, memory };
+    return { ...base, result, memory, cpu };
   } catch (error) {
     throwIfInterrupted(bench);
     log(`round ${round} ${target} ${scenario.name} -M ${mode} -c ${clients} failed: ${messageOf(error)}`);
