@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { createHash } from 'node:crypto';
-import { canonicalJson, canonicalJsonWithOrder } from './canonical-json.js';
+import { canonicalJson, canonicalJsonWithOrder, MAX_CANONICAL_DEPTH, TooDeeplyNestedError } from './canonical-json.js';
 import { eventHash, RecordingChain, toLine, type RecordedEvent, type RecordingHeader } from './recording-format.js';
 
 /**
@@ -44,6 +44,13 @@ describe('canonicalJson', () => {
     expect(canonicalJson({ b: 1, a: [undefined, 2], 10: 'x', 9: 'y', c: undefined })).toBe('{"10":"x","9":"y","a":[null,2],"b":1}');
     expect(canonicalJson(JSON.parse('{"__proto__":{"z":1,"y":2}}'))).toBe('{"__proto__":{"y":2,"z":1}}');
     expect(canonicalJson({ n: -0, inf: Infinity, nan: NaN })).toBe('{"inf":null,"n":0,"nan":null}');
+  });
+
+  it('refuses values nested more than MAX_CANONICAL_DEPTH levels with a clear error, never a stack overflow', () => {
+    const nested = (levels: number): unknown => JSON.parse(`${'['.repeat(levels)}1${']'.repeat(levels)}`);
+    expect(canonicalJson(nested(MAX_CANONICAL_DEPTH))).toBe(`${'['.repeat(MAX_CANONICAL_DEPTH)}1${']'.repeat(MAX_CANONICAL_DEPTH)}`);
+    expect(() => canonicalJson(nested(MAX_CANONICAL_DEPTH + 1))).toThrow(TooDeeplyNestedError);
+    expect(() => canonicalJsonWithOrder({ a: nested(1_000_000) })).toThrow('nested more than 256 levels deep');
   });
 
   it('ignores toJSON (the hash covers the data, not what an object says of itself)', () => {

@@ -12,6 +12,17 @@ export type JsonValue = null | boolean | number | string | readonly JsonValue[] 
  */
 let sameAsStringify = true;
 
+/** Deeper than any event a sidecar writes, shallow enough that the recursion never nears the stack's limit. */
+export const MAX_CANONICAL_DEPTH = 256;
+
+/** A value nested deeper than MAX_CANONICAL_DEPTH: it has no canonical JSON (and is no recording event). */
+export class TooDeeplyNestedError extends RangeError {
+  constructor() {
+    super(`the value is nested more than ${MAX_CANONICAL_DEPTH} levels deep`);
+    this.name = 'TooDeeplyNestedError';
+  }
+}
+
 /** JSON of short object keys seen before (an event's keys are the same few again and again); bounded in count and size. */
 const keyTexts = new Map<string, string>();
 const KEY_TEXTS_MAX = 512;
@@ -34,20 +45,21 @@ function ascending(keys: readonly string[]): boolean {
   return true;
 }
 
-function write(value: unknown): string {
+function write(value: unknown, depth: number): string {
   if (value === null || typeof value !== 'object') {
     const type = typeof value;
     if (type === 'function' || type === 'symbol' || type === 'undefined') sameAsStringify = false;
     // JSON.stringify writes non-finite numbers as null, and undefined only occurs inside objects.
     return JSON.stringify(value) ?? 'null';
   }
+  if (depth >= MAX_CANONICAL_DEPTH) throw new TooDeeplyNestedError();
   if (Array.isArray(value)) {
     if (Object.getPrototypeOf(value) !== Array.prototype) sameAsStringify = false;
     let out = '[';
     for (let index = 0; index < value.length; index += 1) {
       if (index > 0) out += ',';
       const item: unknown = value[index];
-      out += item === undefined ? 'null' : write(item);
+      out += item === undefined ? 'null' : write(item, depth + 1);
     }
     return `${out}]`;
   }
@@ -67,13 +79,14 @@ function write(value: unknown): string {
     if (!first) out += ',';
     out += keyJson(key);
     first = false;
-    out += write(item);
+    out += write(item, depth + 1);
   }
   return `${out}}`;
 }
 
+/** Throws TooDeeplyNestedError for a value nested more than MAX_CANONICAL_DEPTH levels deep. */
 export function canonicalJson(value: unknown): string {
-  return write(value);
+  return write(value, 0);
 }
 
 /**
@@ -83,7 +96,7 @@ export function canonicalJson(value: unknown): string {
  */
 export function canonicalJsonWithOrder(value: unknown): { readonly text: string; readonly sameAsStringify: boolean } {
   sameAsStringify = true;
-  const text = write(value);
+  const text = write(value, 0);
   return { text, sameAsStringify };
 }
 

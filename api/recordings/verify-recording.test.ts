@@ -65,6 +65,13 @@ describe('verifyRecording', () => {
     expect(problemsOf(await verifyRecording(lines, undefined, keys))).toEqual([{ kind: 'edited', line: 4, seq: 3 }]);
   });
 
+  test('an event whose payload is nested too deeply to hash is reported as edited, not thrown', async () => {
+    // Written as text: JSON.parse reads any depth, JSON.stringify (like a recursive hash) would overflow.
+    const lines = await recording();
+    lines[3] = lines[3]!.replace('"payload":{', `"payload":{"deep":${'['.repeat(100_000)}"x"${']'.repeat(100_000)},`);
+    expect(problemsOf(await verifyRecording(lines, undefined, keys))).toEqual([{ kind: 'edited', line: 4, seq: 3 }]);
+  });
+
   test('an edited event whose hash was recomputed is found through the next line\'s link', async () => {
     const lines = edit(await recording(), 2, (event) => {
       const changed = { ...event, type: 'error' };

@@ -2,6 +2,7 @@
 // hash, its link to the line before, its place in the sequence, and the file against the signed
 // checkpoint (count, last hash, header hash, session). Used by `gatehouse sessions verify` and by
 // the operator's store when it recovers files after a crash.
+import { TooDeeplyNestedError } from './canonical-json.js';
 import { verifyCheckpoint, type CheckpointKeys, type CheckpointPayload } from './checkpoint.js';
 import { eventHash, headerHash, isEventLine, isSealLine, parseHeaderLine, type EventLine, type HeaderLine, type SealLine } from './recording-format.js';
 
@@ -124,7 +125,7 @@ function walkEvents(header: HeaderLine, lines: readonly { line: number; value: s
       walk.problems.push({ kind: 'malformed', line, message: 'the line is neither an event nor a seal' });
       continue;
     }
-    const selfConsistent = eventHash(value.prev, value) === value.hash;
+    const selfConsistent = hashMatches(value);
     const problem: LocatedProblem | undefined = sequenceProblem(value.seq, expected, line, seen, seqLines) ??
       (!selfConsistent ? { kind: 'edited' as const, message: 'the event was edited: its content does not match its hash' } : undefined) ??
       (prevFlagged ? undefined : linkProblem(value, prevHash, prevLine, prevSelfConsistent));
@@ -139,6 +140,16 @@ function walkEvents(header: HeaderLine, lines: readonly { line: number; value: s
     prevFlagged = problem !== undefined;
   }
   return walk;
+}
+
+/** Whether the event's content hashes to its hash; a payload too deep to hash never came from the store. */
+function hashMatches(event: EventLine): boolean {
+  try {
+    return eventHash(event.prev, event) === event.hash;
+  } catch (error) {
+    if (error instanceof TooDeeplyNestedError) return false;
+    throw error;
+  }
 }
 
 type LocatedProblem = { readonly kind: RecordingProblemKind; readonly message: string; readonly line?: number; readonly seq?: number };

@@ -101,6 +101,21 @@ describe('RecordingStore', () => {
     expect(await metricValue(registry, 'gatehouse_recording_refused_events_total', { reason: 'not-owner' })).toBe(1);
   });
 
+  test('a payload nested too deeply to hash is refused as malformed after the events before it; the session goes on', async () => {
+    const store = await openStore();
+    let deep: unknown = 'x';
+    for (let level = 0; level < 200_000; level += 1) deep = [deep];
+    const [first, , third] = events(1, 3);
+    const result = await store.append({ node: NODE, session: 's1', start: START, events: [first!, { seq: 2, at: first!.at, type: 'statement', payload: { deep } }, third!] });
+    expect(result.storedThrough).toBe(1);
+    expect(result.error?.code).toBe('GH_ERR_RECORDING_BAD_EVENT');
+    expect(result.error?.message).toContain('nested more than 256 levels deep');
+    expect(await metricValue(registry, 'gatehouse_recording_refused_events_total', { reason: 'malformed' })).toBe(2);
+    // Nothing was lost or torn: the session continues from where it was stored.
+    expect(await store.append({ node: NODE, session: 's1', events: events(2, 3, 'end') })).toEqual({ storedThrough: 3 });
+    expect((await verifyFile(join(dir, DAY, 's1.jsonl'))).status).toBe('intact');
+  });
+
   test('the owner check holds across a restart: ownership comes from the file', async () => {
     const first = await openStore();
     await first.append({ node: NODE, session: 's1', start: START, events: events(1, 2, 'end') });

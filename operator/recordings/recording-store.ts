@@ -9,7 +9,7 @@ import { mkdir, open, readdir, readFile, rm, rmdir, stat, truncate, type FileHan
 import { join } from 'node:path';
 import { GatehouseError } from '../../api/errors.js';
 import type { Logger } from '../../api/logging/logger.js';
-import { isJsonObject, type JsonValue } from '../../api/recordings/canonical-json.js';
+import { isJsonObject, TooDeeplyNestedError, type JsonValue } from '../../api/recordings/canonical-json.js';
 import type { CheckpointKeys, CheckpointPayload, CheckpointSigner } from '../../api/recordings/checkpoint.js';
 import {
   headerHash, isEventLine, isSealLine, parseHeaderLine, RecordingChain, RECORDING_FORMAT_VERSION, toLine,
@@ -290,7 +290,16 @@ export class RecordingStore {
         break;
       }
       const part = state.open ?? (await this.openPart(session, state));
-      lines += part.chain.appendLine({ seq: event.seq, at: event.at, type: event.type, payload: event.payload as { readonly [key: string]: JsonValue } });
+      let line: string;
+      try {
+        line = part.chain.appendLine({ seq: event.seq, at: event.at, type: event.type, payload: event.payload as { readonly [key: string]: JsonValue } });
+      } catch (error) {
+        // JSON.parse takes any depth; hashing does not. Refused like any other malformed event (the chain is unchanged).
+        if (!(error instanceof TooDeeplyNestedError)) throw error;
+        refusal = this.refuse('malformed', state.storedThrough, new GatehouseError('GH_ERR_RECORDING_BAD_EVENT', { session, seq: event.seq, detail: `the payload is ${error.message}` }), left);
+        break;
+      }
+      lines += line;
       state.storedThrough = event.seq;
       types.set(event.type, (types.get(event.type) ?? 0) + 1);
       if (event.type === 'end') sealAfter = true;
