@@ -17,7 +17,7 @@ import { startAdminServer, type AdminServer } from '../sidecar/admin/admin-serve
 import { DEFAULT_WARMUP_REVIEWS, runAdmissionWarmup } from './admission/admission-warmup.js';
 import type { ClusterObjects } from './admission/gatehouse-validation.js';
 import { IdentityAccessCache, type IdentityAccess } from './admission/identity-access-cache.js';
-import { INJECTED_LABEL, type InjectionContext, type PodLike } from './admission/pod-injection.js';
+import { INJECTED_LABEL, injectionContextOf, type InjectionContext, type PodLike } from './admission/pod-injection.js';
 import { startWebhookServer, type WebhookServer } from './admission/webhook-server.js';
 import { createClusterApprovals, type ClusterApprovals } from './approvals/cluster-approvals.js';
 import type { NotificationTargets } from './approvals/approval-notifier.js';
@@ -536,16 +536,16 @@ async function injectionContext(
   // A namespace created a moment ago may not be in the cache yet.
   const namespaceObject = namespaces.get(undefined, namespace) ?? (await client.get(RESOURCE_TYPES.namespaces, undefined, namespace));
   const { identity, resources } = access.lookup(namespace, pod.spec?.serviceAccountName ?? 'default');
-  return {
+  return injectionContextOf({
     namespace,
     namespaceLabels: namespaceObject?.metadata.labels ?? {},
     operatorNamespace: options.namespace,
     sidecarImage: options.sidecarImage ?? DEFAULT_SIDECAR_IMAGE,
     controlPlaneAddress: options.controlPlaneAddress ?? `${options.serviceName}.${options.namespace}.svc:15010`,
     controlPlaneCa: caBundle,
-    ...(identity !== undefined ? { identity } : {}),
+    identity,
     resources,
-  };
+  });
 }
 
 /**

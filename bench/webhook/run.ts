@@ -28,10 +28,28 @@ function gcCell(pauses: readonly GcPause[]): string {
   return `${total.toFixed(1)} (${pauses.length}${major > 0 ? `, ${major} mark-compact` : ''})`;
 }
 
+/**
+ * When a burst ran, on the clock V8's CPU profiles use (CLOCK_MONOTONIC, µs, shared by every process
+ * on the machine), so --json can tell which samples of an --operator-cpu-prof profile fall inside it.
+ */
+interface MonotonicWindow {
+  readonly startUs: number;
+  readonly endUs: number;
+}
+
+const monotonicUs = () => Number(process.hrtime.bigint() / 1000n);
+
+interface BurstCpu {
+  readonly operatorMainMs: number;
+  readonly operatorAllMs: number;
+  readonly harness: NodeJS.CpuUsage;
+}
+
 interface BurstResult {
   readonly namespace: string;
   readonly client: LatencySummary;
   readonly injected: number;
+  readonly monotonic: MonotonicWindow;
 }
 
 function pod(name: string): V1Pod {
@@ -42,13 +60,14 @@ function pod(name: string): V1Pod {
 async function burst(core: CoreV1Api, namespace: string, prefix: string, count: number): Promise<BurstResult> {
   const timings: number[] = [];
   let injected = 0;
+  const startUs = monotonicUs();
   await Promise.all(Array.from({ length: count }, async (_, index) => {
     const started = performance.now();
     const created = await core.createNamespacedPod({ namespace, body: pod(`${prefix}-${index}`) });
     timings.push(performance.now() - started);
     if (created.spec?.initContainers?.some((container) => container.name === 'gatehouse-sidecar')) injected++;
   }));
-  return { namespace, client: summarize(timings), injected };
+  return { namespace, client: summarize(timings), injected, monotonic: { startUs, endUs: monotonicUs() } };
 }
 
 interface ReconcileResult {
@@ -165,19 +184,33 @@ async function main(): Promise<void> {
     // Warm-up opens the connections (TLS handshakes) that the rounds then reuse.
     for (const transport of [h2, http1]) if (transport) await directBurst(transport, INJECTED_NAMESPACE, podsNamed(`direct-warmup-${transport.protocol}`));
 
+    const cpuNow = async (): Promise<BurstCpu> => ({ operatorMainMs: await cluster.operatorMainThreadCpuMs(), operatorAllMs: await cluster.operatorProcessCpuMs(), harness: process.cpuUsage() });
+    /** CPU per review: the operator's event loop, all its threads, and this process (the loopback API server and node's clients). */
+    const perReview = (before: BurstCpu, after: BurstCpu) => {
+      const harness = process.cpuUsage(before.harness);
+      return {
+        cpuPerReviewMs: (after.operatorMainMs - before.operatorMainMs) / pods,
+        operatorThreadsCpuPerReviewMs: (after.operatorAllMs - before.operatorAllMs) / pods,
+        harnessCpuPerReviewMs: (harness.user + harness.system) / 1000 / pods,
+      };
+    };
     /** One measured burst of `pods` reviews with one client, and the operator's main-thread CPU it took. */
-    const measure = async (protocol: string, label: string): Promise<{ latency: LatencySummary; cpuPerReviewMs: number; window: [number, number] }> => {
+    const measure = async (protocol: string, label: string): Promise<{ latency: LatencySummary; cpuPerReviewMs: number; operatorThreadsCpuPerReviewMs: number; harnessCpuPerReviewMs: number; window: [number, number]; monotonic: { unmeasured: MonotonicWindow; measured: MonotonicWindow } }> => {
       const transport = transportOf(protocol);
       if (transport) {
         // The webhook server closes HTTP/1.1 connections idle for 5 s; re-open them unmeasured, as steady traffic would keep them.
+        const unmeasuredUs = monotonicUs();
         await directBurst(transport, INJECTED_NAMESPACE, podsNamed(`direct-warm-${label}`));
-        const cpuBefore = await cluster.operatorMainThreadCpuMs();
+        const unmeasured = { startUs: unmeasuredUs, endUs: monotonicUs() };
+        const cpuBefore = await cpuNow();
         const started = Date.now();
+        const startUs = monotonicUs();
         const measured = await directBurst(transport, INJECTED_NAMESPACE, podsNamed(`direct-${label}`));
         const window: [number, number] = [started, Date.now()];
-        const cpuPerReviewMs = ((await cluster.operatorMainThreadCpuMs()) - cpuBefore) / pods;
+        const monotonic = { unmeasured, measured: { startUs, endUs: monotonicUs() } };
+        const cpu = perReview(cpuBefore, await cpuNow());
         if (measured.patched !== pods) throw new Error(`only ${measured.patched} of ${pods} direct ${protocol} reviews were answered with a patch`);
-        return { latency: measured.latency, cpuPerReviewMs, window };
+        return { latency: measured.latency, ...cpu, window, monotonic };
       }
       // h2load sends one body `pods` times; the same body through node's client must come back patched.
       const body = review(INJECTED_NAMESPACE, pod(`direct-${label}`));
@@ -185,16 +218,20 @@ async function main(): Promise<void> {
       if (!answer.response?.allowed || !answer.response.patch) throw new Error(`the h2load review was not answered with a patch: ${JSON.stringify(answer).slice(0, 300)}`);
       const url = new URL('/mutate-pods', cluster.webhookUrl).href;
       // Unmeasured first, as for the other clients: the same burst just before the measured one.
+      const unmeasuredUs = monotonicUs();
       await h2loadBurst(url, body, pods);
-      const cpuBefore = await cluster.operatorMainThreadCpuMs();
+      const unmeasured = { startUs: unmeasuredUs, endUs: monotonicUs() };
+      const cpuBefore = await cpuNow();
       // The window includes h2load's start and TLS handshake: GC then delays the first streams too.
       const started = Date.now();
+      const startUs = monotonicUs();
       const latency = await h2loadBurst(url, body, pods);
       const window: [number, number] = [started, Date.now()];
-      return { latency, cpuPerReviewMs: ((await cluster.operatorMainThreadCpuMs()) - cpuBefore) / pods, window };
+      const monotonic = { unmeasured, measured: { startUs, endUs: monotonicUs() } };
+      return { latency, ...perReview(cpuBefore, await cpuNow()), window, monotonic };
     };
 
-    interface DirectResult { readonly protocol: string; readonly latency: LatencySummary; readonly cpuPerReviewMs: number; readonly window: [number, number] }
+    interface DirectResult { readonly protocol: string; readonly latency: LatencySummary; readonly cpuPerReviewMs: number; readonly operatorThreadsCpuPerReviewMs: number; readonly harnessCpuPerReviewMs: number; readonly window: [number, number]; readonly monotonic: { unmeasured: MonotonicWindow; measured: MonotonicWindow } }
     const results: Array<{ round: number; injected: BurstResult; baseline: BurstResult; direct: DirectResult[]; webhookP50: number; webhookP99: number }> = [];
     for (let round = 1; round <= rounds; round++) {
       const baseline = await burst(core, BASELINE_NAMESPACE, `round${round}`, pods);
@@ -219,13 +256,13 @@ async function main(): Promise<void> {
 
     console.log(`\n${pods} concurrent pod creations, latency in ms (p50 / p99 / max)\n`);
     const gcHead = (protocol: string) => (withGc ? [`operator GC in the ${protocol} burst (ms, pauses)`] : []);
-    const directHeads = protocols.flatMap((protocol) => [`AdmissionReview straight to the webhook, ${protocol}`, `operator event-loop CPU per ${protocol} review`, ...gcHead(protocol)]);
+    const directHeads = protocols.flatMap((protocol) => [`AdmissionReview straight to the webhook, ${protocol}`, `operator event-loop CPU per ${protocol} review`, `operator CPU per ${protocol} review, all threads`, ...gcHead(protocol)]);
     console.log(`| round | pod POST through the API server, injected | same, namespace without injection | webhook server time (histogram p50 / p99) | ${directHeads.join(' | ')} |`);
     console.log(`| ---: | ---: | ---: | ---: |${directHeads.map(() => ' ---: |').join('')}`);
     const triple = (summary: LatencySummary) => `${ms(summary.p50)} / ${ms(summary.p99)} / ${ms(summary.max)}`;
     const cpu = (value: number) => (Number.isNaN(value) ? '—' : value.toFixed(3));
     for (const { round, injected, baseline, direct, webhookP50, webhookP99 } of results) {
-      const cells = direct.flatMap((result) => [triple(result.latency), cpu(result.cpuPerReviewMs), ...(withGc ? [gcCell(cluster.operatorGcPauses(...result.window))] : [])]);
+      const cells = direct.flatMap((result) => [triple(result.latency), cpu(result.cpuPerReviewMs), cpu(result.operatorThreadsCpuPerReviewMs), ...(withGc ? [gcCell(cluster.operatorGcPauses(...result.window))] : [])]);
       console.log(`| ${round} | ${triple(injected.client)} | ${triple(baseline.client)} | ${ms(webhookP50)} / ${ms(webhookP99)} | ${cells.join(' | ')} |`);
     }
     for (const protocol of protocols) {

@@ -47,6 +47,12 @@ export interface WebhookCluster {
    * else runs on the machine, so it shows what one review costs the loop.
    */
   operatorMainThreadCpuMs(): Promise<number>;
+  /**
+   * CPU time of all the operator's threads so far, in ms (/proc/PID/task/TID/schedstat; NaN off Linux):
+   * beside the event loop, V8's background compiler and GC helpers, which compete with it and with the
+   * load generator for the same cores.
+   */
+  operatorProcessCpuMs(): Promise<number>;
   /** The operator's GC pauses that started between two Date.now() readings; empty without `operatorGc`. */
   operatorGcPauses(fromMs: number, toMs: number): GcPause[];
   close(): Promise<void>;
@@ -184,6 +190,11 @@ export async function startWebhookCluster(repoRoot: string, options: WebhookClus
       operatorMainThreadCpuMs: async () => {
         const text = await readFile(`/proc/${operator?.pid}/schedstat`, 'utf8').catch(() => '');
         return text === '' ? Number.NaN : Number(text.split(' ')[0]) / 1e6;
+      },
+      operatorProcessCpuMs: async () => {
+        const tasks = await readdir(`/proc/${operator?.pid}/task`).catch(() => [] as string[]);
+        const times = await Promise.all(tasks.map((tid) => readFile(`/proc/${operator?.pid}/task/${tid}/schedstat`, 'utf8').then((text) => Number(text.split(' ')[0]), () => 0)));
+        return tasks.length === 0 ? Number.NaN : times.reduce((sum, ns) => sum + ns, 0) / 1e6;
       },
       operatorGcPauses: (fromMs, toMs) => gcPauses.filter((pause) => pause.startMs >= fromMs && pause.startMs < toMs),
       close,

@@ -6,9 +6,9 @@ import { createLogger } from '../../api/logging/logger.js';
 import { LogCapture } from '../../testing/log-capture.js';
 import { issueCa, issueServingCertificate, type KeyedCertificate } from '../certs/certificate-authority.js';
 import { StaticCertificateSource } from '../certs/certificate-source.js';
-import { runAdmissionWarmup, warmUpAdmission, warmupReview, WARMUP_NAMESPACE, type AdmissionWarmupOptions } from './admission-warmup.js';
+import { runAdmissionWarmup, warmUpAdmission, warmupReview, WARMUP_NAMESPACE, WARMUP_POD_SHAPES, type AdmissionWarmupOptions } from './admission-warmup.js';
 import { parseAdmissionReview } from './admission-review.js';
-import type { PodLike } from './pod-injection.js';
+import { injectSidecar, type PodLike } from './pod-injection.js';
 import { startWebhookServer, type WebhookServer, type WebhookServerOptions } from './webhook-server.js';
 
 const DAY = 86_400_000;
@@ -58,10 +58,32 @@ function refused(port: number): Promise<boolean> {
 
 describe('the synthetic review', () => {
   test('is a valid pod CREATE review in the synthetic namespace, a new uid each time', () => {
-    const request = parseAdmissionReview(warmupReview(7));
-    expect(request).toMatchObject({ operation: 'CREATE', namespace: WARMUP_NAMESPACE, name: 'warmup-7', kind: { group: '', version: 'v1', kind: 'Pod' } });
+    const request = parseAdmissionReview(warmupReview(6));
+    expect(request).toMatchObject({ operation: 'CREATE', namespace: WARMUP_NAMESPACE, name: 'warmup-6', kind: { group: '', version: 'v1', kind: 'Pod' } });
     expect((request.object as PodLike).metadata?.namespace).toBe(WARMUP_NAMESPACE);
-    expect(parseAdmissionReview(warmupReview(8)).uid).not.toBe(request.uid);
+    expect(parseAdmissionReview(warmupReview(9)).uid).not.toBe(request.uid);
+  });
+
+  test('cycles through pods of different shapes, each of which gets the sidecar', () => {
+    const context = {
+      namespace: WARMUP_NAMESPACE,
+      namespaceLabels: { 'gatehouse.dev/inject': 'enabled' },
+      operatorNamespace: 'gatehouse-system',
+      sidecarImage: 'ghcr.io/gatehouse/sidecar:0.1.0',
+      controlPlaneAddress: 'gatehouse-operator.gatehouse-system.svc:15010',
+      controlPlaneCa: 'ca',
+      identity: 'gatehouse-admission-warmup',
+      resources: [],
+    };
+    const pods = Array.from({ length: WARMUP_POD_SHAPES * 2 }, (_, index) => parseAdmissionReview(warmupReview(index)).object as PodLike);
+    // A shape is which fields a pod has, at any depth: what V8 optimises property reads for.
+    const shape = (value: unknown): string => (Array.isArray(value) ? `[${value.map(shape).join(',')}]`
+      : typeof value === 'object' && value !== null ? `{${Object.entries(value).map(([key, field]) => `${key}:${shape(field)}`).join(',')}}` : typeof value);
+    const shapes = pods.map(shape);
+    expect(new Set(shapes).size).toBe(WARMUP_POD_SHAPES);
+    // The cycle repeats.
+    expect(shapes.slice(WARMUP_POD_SHAPES)).toEqual(shapes.slice(0, WARMUP_POD_SHAPES));
+    for (const pod of pods) expect(injectSidecar(pod, context)).toMatchObject({ injected: true });
   });
 });
 

@@ -1,7 +1,7 @@
 // Warms the admission path before the operator reports ready. A fresh process answers its first few
-// hundred reviews markedly slower (V8 has not optimised the JSON, injection, TLS and HTTP/2 code yet,
+// thousand reviews markedly slower (V8 has not optimised the JSON, injection, TLS and HTTP/2 code yet,
 // and the heap is still growing), and those reviews are the pods of the first scale-up. So synthetic
-// reviews of a synthetic pod go over loopback HTTP/2 to a private instance of the webhook server: the
+// reviews of synthetic pods go over loopback HTTP/2 to a private instance of the webhook server: the
 // same handler, TLS and h2 code as the real one, with its own throwaway metrics registry and a
 // synthetic injection context. No cluster state is read or written and the operator's metrics count
 // no fake review. Bounded by a review count, a CPU budget and a wall-clock budget.
@@ -12,11 +12,18 @@ import { GatehouseError, isGatehouseError } from '../../api/errors.js';
 import type { ProtectedResource } from '../../api/kinds/kinds.js';
 import type { Logger } from '../../api/logging/logger.js';
 import type { CertificateSource } from '../certs/certificate-source.js';
-import type { InjectionContext } from './pod-injection.js';
+import { injectionContextOf, type InjectionContext } from './pod-injection.js';
 import { podCreationReview } from './admission-review.js';
 import { MUTATE_PODS_PATH, startWebhookServer, type WebhookServer, type WebhookServerOptions } from './webhook-server.js';
 
-/** Enough for V8 to optimise the path (its first bursts cost ~25% more CPU per review than later ones). */
+/**
+ * Reviews before ready. A function called once per review reaches V8's optimising compiler after
+ * roughly 2,500-3,000 calls (Node 20), so with the CPU budget (~1,000 reviews on a benchmark core)
+ * the warm-up gets the path out of the interpreter, not all of it optimised: the rest is compiled on
+ * a background thread during the first real bursts. Warming up to full optimisation (3,000 reviews,
+ * ~1.5 s of CPU, and a full GC after) was measured and not kept: the first burst's p99 did not move,
+ * and startup CPU and resident memory went up (bench/webhook/README.md, 2026-11-23).
+ */
 export const DEFAULT_WARMUP_REVIEWS = 2_000;
 /** Process CPU (server and loopback client) the warm-up may spend before it stops early. */
 export const DEFAULT_WARMUP_CPU_BUDGET_MS = 500;
@@ -74,12 +81,45 @@ function warmupResource(): ProtectedResource {
   } as ProtectedResource;
 }
 
+const DEFAULTED_CONTAINER = {
+  terminationMessagePath: '/dev/termination-log',
+  terminationMessagePolicy: 'File',
+  imagePullPolicy: 'IfNotPresent',
+};
+const DEFAULTED_SPEC = {
+  restartPolicy: 'Always',
+  terminationGracePeriodSeconds: 30,
+  dnsPolicy: 'ClusterFirst',
+  securityContext: {},
+  schedulerName: 'default-scheduler',
+  enableServiceLinks: true,
+  preemptionPolicy: 'PreemptLowerPriority',
+  priority: 0,
+};
+const CONTROLLER = { username: 'system:serviceaccount:kube-system:replicaset-controller', groups: ['system:serviceaccounts', 'system:authenticated'] };
+const PERSON = { username: 'kubernetes-admin', groups: ['system:masters', 'system:authenticated'] };
+
+/** How many pod shapes warmupReview cycles through. */
+export const WARMUP_POD_SHAPES = 3;
+
 /**
- * The AdmissionReview the API server sends for a pod creation, with the defaulted fields a real pod
- * carries by then, so parsing and patch building see realistic shapes and sizes.
+ * The AdmissionReview the API server sends for a pod creation. Pods arrive in several shapes, and V8
+ * optimises for the shapes it has seen: code that met one shape only is thrown back to the
+ * interpreter by the first pod of another. So the reviews cycle through three: a controller's pod
+ * with the fields defaulting adds, a bare pod as a manifest or `kubectl run` posts it, and a
+ * ReplicaSet's pod as it reaches webhooks after ServiceAccount admission (generateName, owner,
+ * projected token volume, an init container).
  */
 export function warmupReview(index: number): string {
+  const shape = index % WARMUP_POD_SHAPES;
   const name = `warmup-${index}`;
+  if (shape === 1) {
+    return podCreationReview(WARMUP_NAMESPACE, {
+      metadata: { name },
+      spec: { serviceAccountName: WARMUP_SERVICE_ACCOUNT, containers: [{ name: 'app', image: 'registry.invalid/warmup:1' }] },
+    }, PERSON);
+  }
+  if (shape === 2) return podCreationReview(WARMUP_NAMESPACE, replicaSetPod(index), CONTROLLER);
   return podCreationReview(WARMUP_NAMESPACE, {
     metadata: { name, labels: { app: 'warmup', 'pod-template-hash': '5d8f7c9b6' } },
     spec: {
@@ -90,20 +130,41 @@ export function warmupReview(index: number): string {
         ports: [{ containerPort: 8080, protocol: 'TCP' }],
         env: [{ name: 'LOG_LEVEL', value: 'info' }],
         resources: { requests: { cpu: '100m', memory: '128Mi' } },
-        terminationMessagePath: '/dev/termination-log',
-        terminationMessagePolicy: 'File',
-        imagePullPolicy: 'IfNotPresent',
+        ...DEFAULTED_CONTAINER,
       }],
-      restartPolicy: 'Always',
-      terminationGracePeriodSeconds: 30,
-      dnsPolicy: 'ClusterFirst',
-      securityContext: {},
-      schedulerName: 'default-scheduler',
-      enableServiceLinks: true,
-      preemptionPolicy: 'PreemptLowerPriority',
-      priority: 0,
+      ...DEFAULTED_SPEC,
     },
-  }, { username: 'system:serviceaccount:kube-system:replicaset-controller', groups: ['system:serviceaccounts', 'system:authenticated'] });
+  }, CONTROLLER);
+}
+
+/** A ReplicaSet's pod as webhooks see it: no name yet, an owner, the projected API token volume, an init container. */
+function replicaSetPod(index: number): { metadata: { name?: string; [field: string]: unknown } } & Record<string, unknown> {
+  const token = `kube-api-access-${(index % 100_000).toString(36)}`;
+  const mount = { name: token, readOnly: true, mountPath: '/var/run/secrets/kubernetes.io/serviceaccount' };
+  return {
+    metadata: {
+      generateName: 'warmup-7c9d5b8f6-',
+      labels: { app: 'warmup', 'pod-template-hash': '7c9d5b8f6' },
+      annotations: { 'kubectl.kubernetes.io/restartedAt': '2026-01-01T00:00:00Z' },
+      ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'warmup-7c9d5b8f6', uid: '00000000-0000-4000-8000-000000000000', controller: true, blockOwnerDeletion: true }],
+    },
+    spec: {
+      volumes: [{ name: token, projected: { defaultMode: 420, sources: [{ serviceAccountToken: { expirationSeconds: 3607, path: 'token' } }, { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } }] } }],
+      initContainers: [{ name: 'migrate', image: 'registry.invalid/warmup-migrate:1', args: ['--once'], volumeMounts: [mount], ...DEFAULTED_CONTAINER }],
+      containers: [{
+        name: 'app',
+        image: 'registry.invalid/warmup:1',
+        env: [{ name: 'POD_NAME', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.name' } } }],
+        volumeMounts: [mount],
+        ...DEFAULTED_CONTAINER,
+      }],
+      serviceAccountName: WARMUP_SERVICE_ACCOUNT,
+      serviceAccount: WARMUP_SERVICE_ACCOUNT,
+      tolerations: [{ key: 'node.kubernetes.io/not-ready', operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 300 }],
+      ...DEFAULTED_SPEC,
+    },
+    status: {},
+  };
 }
 
 function warmupError(detail: string, cause?: unknown): GatehouseError {
@@ -179,18 +240,24 @@ async function sendBursts(session: ClientHttp2Session, options: AdmissionWarmupO
 export async function warmUpAdmission(options: AdmissionWarmupOptions): Promise<AdmissionWarmupResult> {
   if (!Number.isInteger(options.reviews) || options.reviews < 0) throw warmupError(`reviews must be a whole number ≥ 0, not ${options.reviews}`);
   if (options.reviews === 0) return { reviews: 0, cpuMs: 0, wallMs: 0, stoppedBy: 'count' };
-  const context = {
-    ...options.sidecar,
+  // Built as the operator builds its real contexts, so injection is optimised for their shape.
+  const context = injectionContextOf({
+    namespace: WARMUP_NAMESPACE,
     namespaceLabels: { 'gatehouse.dev/inject': 'enabled' },
+    operatorNamespace: options.sidecar.operatorNamespace,
+    sidecarImage: options.sidecar.sidecarImage,
+    controlPlaneAddress: options.sidecar.controlPlaneAddress,
+    controlPlaneCa: options.sidecar.controlPlaneCa,
     identity: 'gatehouse-admission-warmup',
     resources: [warmupResource()],
-  };
+  });
   const server = await (options.startServer ?? startWebhookServer)({
     host: '127.0.0.1',
     port: 0,
     tls: options.tls,
     // Only synthetic pods reach this server: anything else is answered from nothing, never from the caches.
-    injection: () => context,
+    // Async, as the operator's cache lookup is: the handler awaits a promise either way.
+    injection: async () => context,
     clusterView: () => ({ identities: [], resources: [], policies: [], secrets: [] }),
     // Per-review lines stay quiet even at debug; errors still show.
     logger: options.logger.child({ warmup: true }, { level: 'warn' }),

@@ -2,6 +2,8 @@ import fc from 'fast-check';
 import { isGatehouseError } from '../../api/errors.js';
 import type { JsonObject, JsonValue } from './json-patch.js';
 import {
+  DEFAULT_SIDECAR_RESOURCES,
+  injectionContextOf,
   injectSidecar,
   REDIRECT_CONTAINER,
   SIDECAR_ADMIN_PORT,
@@ -57,6 +59,17 @@ function expectSkipped(pod: PodLike, context: InjectionContext, reason: RegExp):
   expect(result.injected).toBe(false);
   expect(result.reason).toMatch(reason);
 }
+
+describe('injectionContextOf', () => {
+  test('gives every context the same properties in the same order, whichever optional ones are set', () => {
+    const base = { namespace: 'payments', namespaceLabels: {}, operatorNamespace: 'gatehouse-system', sidecarImage: 'sidecar:1', controlPlaneAddress: 'cp:15010', controlPlaneCa: 'ca', resources: [] };
+    const bare = injectionContextOf(base);
+    const full = injectionContextOf({ sidecarResources: DEFAULT_SIDECAR_RESOURCES, identity: 'ci-runner', ...base });
+    expect(Object.keys(full)).toEqual(Object.keys(bare));
+    expect(full).toMatchObject({ ...base, identity: 'ci-runner', sidecarResources: DEFAULT_SIDECAR_RESOURCES });
+    expect(bare.identity).toBeUndefined();
+  });
+});
 
 describe('injectSidecar: who gets a sidecar', () => {
   it('injects when the namespace opts in', () => {
