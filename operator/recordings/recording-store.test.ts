@@ -1,10 +1,12 @@
 import { appendFile, mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { Registry } from 'prom-client';
 import { silentLogger } from '../../api/logging/logger.js';
 import { generateCheckpointSigner, parseCheckpointKeys, type CheckpointKeys, type CheckpointSigner } from '../../api/recordings/checkpoint.js';
 import { RecordingChain, toLine } from '../../api/recordings/recording-format.js';
+import { parseEventLines } from '../../api/recordings/report-events-proto.js';
 import { verifyRecording, type RecordingVerification } from '../../api/recordings/verify-recording.js';
 import { metricValue } from '../control-plane/testing/discovery-fixture.js';
 import { createRecordingMetrics, type RecordingMetrics } from './recording-metrics.js';
@@ -229,4 +231,88 @@ describe('RecordingStore', () => {
     expect(await store.verifySealed(keys)).toEqual([path]);
     expect(await metricValue(registry, 'gatehouse_recording_verification_failures_total')).toBe(1);
   });
+});
+
+describe('RecordingStore under arbitrary sidecar input', () => {
+  /** One line of an upload batch, and what the store must make of it. */
+  type Line = { readonly text: string; readonly kind: 'next' | 'resend' | 'bad' | 'gap' };
+
+  const payload = fc.dictionary(fc.oneof(fc.string({ maxLength: 8 }), fc.constantFrom('10', '9', '__proto__', 'é')), fc.jsonValue({ maxDepth: 3 }), { maxKeys: 5 });
+  const eventType = fc.constantFrom('statement', 'complete', 'error', 'disconnect');
+  const at = (seq: number) => new Date(Date.parse(START.startedAt) + seq * 10).toISOString();
+  /** Lines the store must refuse as malformed (seq stands for the expected next one). */
+  const badLine = (seq: number) => fc.oneof(
+    fc.string().map((text) => `x${text.replace(/\n/g, ' ')}`),
+    fc.jsonValue().filter((value) => typeof value !== 'object' || value === null || Array.isArray(value)).map((value) => JSON.stringify(value)),
+    fc.constantFrom(
+      JSON.stringify({ seq, at: 'yesterday', type: 'statement', payload: {} }),
+      JSON.stringify({ seq, at: at(seq), type: '', payload: {} }),
+      JSON.stringify({ seq, at: at(seq), type: 'statement', payload: [] }),
+      JSON.stringify({ seq, at: at(seq), type: 'statement' }),
+      JSON.stringify({ seq: seq + 0.5, at: at(seq), type: 'statement', payload: {} }),
+      `{"seq":${seq},"at":"${at(seq)}","type":"statement","payload":{"deep":${'['.repeat(5_000)}${']'.repeat(5_000)}}}`,
+    ),
+  );
+  /** What the generator chose for each position, turned into lines once the expected seq is known. */
+  const step = fc.oneof(
+    { weight: 6, arbitrary: fc.record({ kind: fc.constant('next' as const), type: eventType, payload }) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant('resend' as const), back: fc.nat(3) }) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant('bad' as const), pick: fc.nat() }) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant('gap' as const), ahead: fc.integer({ min: 2, max: 5 }) }) },
+  );
+
+  test('never throws, stores exactly the in-order prefix of each batch, and leaves a file that verifies', async () => {
+    let run = 0;
+    await fc.assert(fc.asyncProperty(fc.array(fc.array(step, { minLength: 1, maxLength: 8 }), { minLength: 1, maxLength: 5 }), fc.nat(), async (batches, badSeed) => {
+      run += 1;
+      const store = await RecordingStore.open({ dir: join(dir, `run-${run}`), signer, metrics: createRecordingMetrics(new Registry()), logger: silentLogger() });
+      const sent = new Map<number, string>();
+      let stored = 0;
+      let count = 0;
+      try {
+        for (const steps of batches) {
+          // The model: the store takes events in order, skips what it has, and stops at the first bad or
+          // out-of-order line; a session it has no file of yet starts at its first event, whatever its seq.
+          let expected = stored;
+          let stopped = false;
+          const lines: Line[] = [];
+          for (const [index, chosen] of steps.entries()) {
+            const next = expected + 1;
+            const known = [...sent.keys()];
+            let line: Line;
+            if (chosen.kind === 'next') line = { kind: 'next', text: JSON.stringify({ seq: next, at: at(next), type: chosen.type, payload: chosen.payload }) };
+            else if (chosen.kind === 'resend' && known.length > 0) line = { kind: 'resend', text: sent.get(known[chosen.back % known.length]!)! };
+            else if (chosen.kind === 'gap') line = { kind: 'gap', text: JSON.stringify({ seq: next + chosen.ahead, at: at(next), type: 'statement', payload: {} }) };
+            else line = { kind: 'bad', text: fc.sample(badLine(next), { numRuns: 1, seed: badSeed + index })[0]! };
+            lines.push(line);
+            if (stopped || line.kind === 'resend') continue;
+            if (line.kind === 'gap' && count === 0 && expected === 0) {
+              const seq = next + (chosen as { ahead: number }).ahead;
+              sent.set(seq, line.text);
+              expected = seq;
+              count += 1;
+            } else if (line.kind === 'next') {
+              sent.set(next, line.text);
+              expected = next;
+              count += 1;
+            } else {
+              stopped = true;
+            }
+          }
+          const result = await store.append({ node: NODE, session: 'fuzzed', start: START, events: parseEventLines(Buffer.from(`${lines.map((line) => line.text).join('\n')}\n`)) });
+          expect(result.storedThrough).toBe(expected);
+          expect(result.error !== undefined).toBe(stopped);
+          stored = expected;
+        }
+      } finally {
+        await store.close();
+      }
+      const files = (await readdir(join(dir, `run-${run}`), { recursive: true })).filter((name) => String(name).endsWith('.jsonl'));
+      if (count === 0) return;
+      expect(files).toHaveLength(1);
+      const verification = await verifyRecording((await readFile(join(dir, `run-${run}`, String(files[0])), 'utf8')).split('\n'), undefined, keys);
+      expect(verification.status).toBe('intact');
+      if (verification.status === 'intact') expect(verification.checkpoint).toMatchObject({ events: count, lastSeq: stored });
+    }), { numRuns: 100 });
+  }, 60_000);
 });
