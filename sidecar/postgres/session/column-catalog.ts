@@ -1,8 +1,14 @@
 // Resolves result columns to their source table and column (RowDescription carries only a table
 // OID and attribute number), so column masking rules survive aliasing: `SELECT card_number AS x
-// FROM customers` is still masked. Looked up once per resource and refreshed after a while, with
-// one catalog query on a session's own upstream connection before the app gets it.
+// FROM customers` is still masked. A view's column is resolved too, to what its definition computes
+// it from (views inside it followed to their tables), so `SELECT cc FROM v` over
+// `CREATE VIEW v AS SELECT card_number AS cc FROM customers` is masked as customers.card_number.
+// Looked up once per resource and refreshed after a while, with two catalog queries on a session's
+// own upstream connection before the app gets it.
+import { classifySql } from '../../../api/sql/classify.js';
 import type { QualifiedName } from '../../../api/sql/operations.js';
+import type { OutputColumn, SourceColumn as LineageSource } from '../../../api/sql/output-lineage.js';
+import type { ColumnLineage } from '../../masking/column-matcher.js';
 import type { UpstreamConnection } from '../upstream/upstream-connection.js';
 import { decodeBackendMessage } from '../protocol/backend-messages.js';
 import { FrameSplitter } from '../protocol/frame-splitter.js';
@@ -12,9 +18,22 @@ import { GatehouseError } from '../../../api/errors.js';
 export interface SourceColumn {
   readonly column: string;
   readonly table: QualifiedName;
+  /** For a column of a view (or materialized view): the table columns its values come from. */
+  readonly derivedFrom?: ColumnLineage;
 }
 
-export type ColumnIndex = ReadonlyMap<string, SourceColumn>;
+export interface ColumnIndex extends ReadonlyMap<string, SourceColumn> {
+  /**
+   * A computed column's lineage with the view columns it names replaced by what they come from
+   * (`upper(v.cc)` over a view); absent when the database has no views.
+   */
+  readonly throughViews?: (lineage: ColumnLineage) => ColumnLineage;
+}
+
+/** The column index as the catalog builds it. */
+class CatalogIndex extends Map<string, SourceColumn> implements ColumnIndex {
+  throughViews?: (lineage: ColumnLineage) => ColumnLineage;
+}
 
 export function columnKey(tableOid: number, attribute: number): string {
   return `${tableOid}:${attribute}`;
@@ -40,6 +59,140 @@ export function catalogQuery(columnGlobs: readonly string[]): string {
     "WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r','v','m','p','f')",
     `AND a.attname ILIKE ANY (ARRAY[${patterns.map(sqlLiteral).join(', ')}]::text[])`,
   ].join(' ');
+}
+
+/**
+ * Every view and materialized view outside the system schemas: its definition (deparsed once) and its
+ * column names in order, as a JSON array.
+ */
+export const VIEW_QUERY = [
+  'SELECT c.oid::int8, n.nspname, c.relname, pg_catalog.pg_get_viewdef(c.oid),',
+  '(SELECT pg_catalog.json_agg(a.attname ORDER BY a.attnum)::text FROM pg_catalog.pg_attribute a',
+  'WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped)',
+  'FROM pg_catalog.pg_class c',
+  'JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace',
+  "WHERE c.relkind IN ('v','m') AND n.nspname NOT IN ('pg_catalog', 'information_schema')",
+].join(' ');
+
+/** How deep views over views are followed at once; deeper, a column counts as possibly any column (masked). */
+const MAX_VIEW_NESTING = 64;
+const ANY_COLUMN: ColumnLineage = Object.freeze({ sources: [], wholeRows: [], unknown: true });
+
+interface ViewDefinition {
+  readonly oid: number;
+  readonly table: QualifiedName;
+  /** Column names by position (attnum order: a view's columns are never dropped, so 1, 2, 3, …). */
+  readonly columns: readonly string[];
+  readonly definition: string;
+}
+
+/** The JSON array of names VIEW_QUERY returns; none for anything else (the view's columns then resolve to nothing). */
+function columnNames(text: string | undefined): string[] {
+  try {
+    const names: unknown = JSON.parse(text ?? '');
+    return Array.isArray(names) && names.every((name) => typeof name === 'string') ? names : [];
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * What each view column's values come from, read off the view's definition with the statement
+ * lineage analysis (api/sql/output-lineage.ts), and keyed like the column index. A source naming
+ * another view is replaced by what that view's column comes from, so a rule naming a table column
+ * reaches it through views over views. Fails closed: a definition that cannot be parsed or lined
+ * up with the view's columns, a view column that names itself, or views nested more than
+ * MAX_VIEW_NESTING deep give the column the lineage that counts as any column.
+ */
+export function viewColumns(rows: readonly (readonly string[])[]): CatalogIndex {
+  const views = new Map<number, ViewDefinition>();
+  for (const [oid, schema, name, definition, columns] of rows) {
+    views.set(Number(oid), { oid: Number(oid), table: { schema: schema!, name: name! }, columns: columnNames(columns), definition: definition ?? '' });
+  }
+  // A view's own lineage, before views inside it are followed: per column, or undefined when unknown.
+  const own = new Map<number, (readonly OutputColumn[]) | undefined>();
+  for (const view of views.values()) own.set(view.oid, definitionLineage(view));
+  // Statement lineages name relations as written, without schema: followed by name.
+  const byName = new Map<string, ViewDefinition[]>();
+  for (const view of views.values()) {
+    const name = view.table.name.toLowerCase();
+    byName.set(name, [...(byName.get(name) ?? []), view]);
+  }
+
+  // Each view column is resolved once: views over views that each read all of the one below would
+  // otherwise cost exponential time. A column met again while it is being resolved (a cycle) fails closed.
+  const resolved = new Map<string, ColumnLineage>();
+  const resolving = (view: ViewDefinition, position: number, depth: number): ColumnLineage => {
+    const key = columnKey(view.oid, position + 1);
+    const known = resolved.get(key);
+    if (known !== undefined) return known;
+    const entry = own.get(view.oid)?.[position];
+    if (entry === undefined || depth > MAX_VIEW_NESTING) return ANY_COLUMN;
+    resolved.set(key, ANY_COLUMN);
+    const lineage = follow(entry.sources, entry.wholeRows, depth);
+    resolved.set(key, lineage);
+    return lineage;
+  };
+  const follow = (sources: readonly LineageSource[], wholeRows: readonly string[], depth: number): ColumnLineage => {
+    // Each source once: views that combine the same columns again and again would multiply them.
+    const sourcesFound = new Map<string, LineageSource>();
+    const keep = (source: LineageSource) => sourcesFound.set(`${source.table ?? ''}\u0000${source.column}`, source);
+    const rows = new Set<string>();
+    let unknown = false;
+    const add = (lineage: ColumnLineage) => {
+      for (const source of lineage.sources) keep(source);
+      for (const relation of lineage.wholeRows) rows.add(relation);
+      unknown ||= lineage.unknown === true;
+    };
+    for (const source of sources) {
+      const inner = source.table === undefined ? undefined : byName.get(source.table);
+      if (inner === undefined) {
+        keep(source);
+        continue;
+      }
+      // Same-named views in several schemas: each could be the one meant, so all count.
+      for (const view of inner) {
+        const position = view.columns.findIndex((column) => column.toLowerCase() === source.column);
+        add(position < 0 ? ANY_COLUMN : resolving(view, position, depth + 1));
+      }
+    }
+    for (const relation of wholeRows) {
+      const inner = byName.get(relation);
+      if (inner === undefined) {
+        rows.add(relation);
+        continue;
+      }
+      for (const view of inner) view.columns.forEach((_, position) => add(resolving(view, position, depth + 1)));
+    }
+    return unknown ? ANY_COLUMN : { sources: [...sourcesFound.values()], wholeRows: [...rows] };
+  };
+
+  const index = new CatalogIndex();
+  for (const view of views.values()) {
+    view.columns.forEach((column, position) => {
+      index.set(columnKey(view.oid, position + 1), { column, table: view.table, derivedFrom: resolving(view, position, 0) });
+    });
+  }
+  if (views.size > 0) {
+    index.throughViews = (lineage) => {
+      if (lineage.unknown === true) return lineage;
+      const named = lineage.sources.some((source) => source.table !== undefined && byName.has(source.table)) || lineage.wholeRows.some((relation) => byName.has(relation));
+      return named ? follow(lineage.sources, lineage.wholeRows, 0) : lineage;
+    };
+  }
+  return index;
+}
+
+/** The lineage of each of the view's columns, or undefined when the definition does not say. */
+function definitionLineage(view: ViewDefinition): readonly OutputColumn[] | undefined {
+  try {
+    const outputs = classifySql(view.definition).statements[0]?.outputs;
+    // PostgreSQL stores a view with its `*` expanded, so its entries line up with its columns.
+    if (outputs?.kind !== 'known' || outputs.columns.length !== view.columns.length || outputs.columns.some((entry) => entry.star)) return undefined;
+    return outputs.columns;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Runs one simple query on a freshly authenticated upstream before the client is attached. */
@@ -98,7 +251,7 @@ export class ColumnCatalog {
   }
 
   async indexFor(upstream: UpstreamConnection, now = Date.now()): Promise<ColumnIndex> {
-    if (!this.needed) return new Map();
+    if (!this.needed) return new CatalogIndex();
     if (this.cached && now - this.cached.at < this.maxAgeMs) return this.cached.index;
     this.loading ??= this.load(upstream, now).finally(() => {
       this.loading = undefined;
@@ -108,9 +261,12 @@ export class ColumnCatalog {
 
   private async load(upstream: UpstreamConnection, now: number): Promise<ColumnIndex> {
     const rows = await queryRows(upstream, catalogQuery(this.columnGlobs));
-    const index = new Map<string, SourceColumn>();
+    // View columns first: a view column whose own name matches a glob is then also named by the entry below.
+    const index = viewColumns(await queryRows(upstream, VIEW_QUERY));
     for (const [oid, attnum, column, table, schema] of rows) {
-      index.set(columnKey(Number(oid), Number(attnum)), { column: column!, table: { schema: schema!, name: table! } });
+      const key = columnKey(Number(oid), Number(attnum));
+      const view = index.get(key);
+      index.set(key, { column: column!, table: { schema: schema!, name: table! }, ...(view?.derivedFrom ? { derivedFrom: view.derivedFrom } : {}) });
     }
     this.cached = { index, at: now };
     return index;

@@ -191,6 +191,35 @@ describe('computed columns (what a column rule names, reached through expression
     }
   });
 
+  it('masks view columns as the table columns they come from, through views over views and materialized views', async () => {
+    // Created after the session catalog was first read: a policy reload (or 30 s) brings them in.
+    await f.adminPsql(`
+      CREATE VIEW customer_cards AS SELECT id, name, ${DISGUISED} AS cc, upper(email) AS contact FROM customers;
+      CREATE VIEW cards_again AS SELECT cc AS again, name AS who FROM customer_cards;
+      CREATE MATERIALIZED VIEW card_digits AS SELECT id, ${DISGUISED} AS d FROM customers;
+      GRANT SELECT ON customer_cards, cards_again, card_digits TO PUBLIC;`);
+    await f.reload(RULES);
+    const { client, received } = await tappedClient();
+    try {
+      const view = await client.query('SELECT cc, name, contact FROM customer_cards WHERE id = 1');
+      expect(view.rows[0]).toMatchObject({ cc: '[REDACTED]', name: 'Ada Lovelace' });
+      expect(view.rows[0].contact).toMatch(/^\[HASH:[0-9a-f]{20}\]$/);
+      const nested = await client.query('SELECT again, who FROM cards_again ORDER BY who LIMIT 1');
+      expect(nested.rows).toEqual([{ again: '[REDACTED]', who: 'Ada Lovelace' }]);
+      const materialized = await client.query('SELECT d, id FROM card_digits WHERE id = 1');
+      expect(materialized.rows).toEqual([{ d: '[REDACTED]', id: 1 }]);
+      // Expressions over view columns are computed columns whose sources are the view's: still masked.
+      const computed = await client.query("SELECT 'x' || cc AS y FROM customer_cards WHERE id = 1");
+      expect(computed.rows).toEqual([{ y: '[REDACTED]' }]);
+      const whole = await client.query('SELECT row_to_json(v) AS j, v.id FROM customer_cards v WHERE id = 1');
+      expect(whole.rows).toEqual([{ j: '[REDACTED]', id: 1 }]);
+      expect(disguisedLeaks(received())).toEqual([]);
+    } finally {
+      await client.end();
+      await f.adminPsql('DROP VIEW cards_again; DROP VIEW customer_cards; DROP MATERIALIZED VIEW card_digits;');
+    }
+  });
+
   it('leaves computed columns that come from no masked column alone', async () => {
     const client = await f.pgClient();
     try {

@@ -869,11 +869,15 @@ export class PostgresSession {
 
   private resultColumn(field: RowField, derivedFrom: ColumnLineage | undefined): ResultColumn {
     const source = field.tableOid !== 0 ? this.columnIndex.get(columnKey(field.tableOid, field.columnAttr)) : undefined;
+    // A view's column: what the view computes it from (the statement's own lineage is for computed
+    // fields only); a computed field's sources that are view columns: what those come from.
+    const through = this.columnIndex.throughViews;
+    const lineage = source?.derivedFrom ?? (derivedFrom !== undefined && through !== undefined ? through(derivedFrom) : derivedFrom);
     return {
       name: field.name,
       typeOid: field.typeOid,
       ...(source ? { sourceName: source.column, table: source.table } : {}),
-      ...(derivedFrom ? { derivedFrom } : {}),
+      ...(lineage ? { derivedFrom: lineage } : {}),
     };
   }
 

@@ -1,0 +1,110 @@
+import { loadSqlParser } from '../../../api/sql/classify.js';
+import { columnKey, viewColumns } from './column-catalog.js';
+
+beforeAll(async () => {
+  await loadSqlParser();
+});
+
+/** VIEW_QUERY's row for one view: oid, schema, name, definition, column names as a JSON array. */
+function view(oid: number, name: string, columns: readonly string[], definition: string, schema = 'public'): string[][] {
+  return [[String(oid), schema, name, definition, JSON.stringify(columns)]];
+}
+
+const CARDS = view(100, 'customer_cards', ['id', 'cc', 'contact'], ' SELECT customers.id,\n    customers.card_number AS cc,\n    upper(customers.email) AS contact\n   FROM customers;');
+
+describe('viewColumns', () => {
+  it('gives each view column the table columns its definition computes it from', () => {
+    const index = viewColumns(CARDS);
+    expect(index.get(columnKey(100, 2))).toEqual({
+      column: 'cc', table: { schema: 'public', name: 'customer_cards' }, derivedFrom: { sources: [{ table: 'customers', column: 'card_number' }], wholeRows: [] },
+    });
+    expect(index.get(columnKey(100, 3))?.derivedFrom?.sources).toEqual([{ table: 'customers', column: 'email' }]);
+    expect(index.size).toBe(3);
+  });
+
+  it('follows views over views to their tables, whole rows included', () => {
+    const index = viewColumns([
+      ...CARDS,
+      ...view(101, 'cards_again', ['again', 'label'], 'SELECT customer_cards.cc AS again, (customer_cards.id || customer_cards.contact) AS label FROM customer_cards;'),
+      ...view(102, 'as_json', ['j'], 'SELECT row_to_json(cards_again.*) AS j FROM cards_again;'),
+    ]);
+    expect(index.get(columnKey(101, 1))?.derivedFrom).toEqual({ sources: [{ table: 'customers', column: 'card_number' }], wholeRows: [] });
+    expect(index.get(columnKey(101, 2))?.derivedFrom?.sources).toEqual([{ table: 'customers', column: 'id' }, { table: 'customers', column: 'email' }]);
+    expect(index.get(columnKey(102, 1))?.derivedFrom?.sources).toEqual(expect.arrayContaining([{ table: 'customers', column: 'card_number' }, { table: 'customers', column: 'email' }]));
+  });
+
+  it('counts a column as possibly any column where the definition does not say (fails closed)', () => {
+    const index = viewColumns([
+      ...view(200, 'broken', ['a'], 'SELECT FROM WHERE;'),
+      ...view(201, 'mismatched', ['a', 'b'], 'SELECT customers.id FROM customers;'),
+      ...view(202, 'over_broken', ['x'], 'SELECT broken.a AS x FROM broken;'),
+      ...view(203, 'missing_column', ['y'], 'SELECT customer_cards.nope AS y FROM customer_cards;'),
+      ...CARDS,
+    ]);
+    for (const key of [columnKey(200, 1), columnKey(201, 1), columnKey(201, 2), columnKey(202, 1), columnKey(203, 1)]) {
+      expect(index.get(key)?.derivedFrom).toMatchObject({ unknown: true });
+    }
+  });
+
+  it('follows a chain of views in whatever order the catalog lists them, failing closed beyond 64 levels', () => {
+    const chain = (levels: number): string[][][] => {
+      const views: string[][][] = [CARDS];
+      let inner = 'customer_cards';
+      for (let level = 1; level <= levels; level += 1) {
+        views.push(view(300 + level, `level_${level}`, ['cc'], `SELECT ${inner}.cc FROM ${inner};`));
+        inner = `level_${level}`;
+      }
+      return views;
+    };
+    const card = { sources: [{ table: 'customers', column: 'card_number' }], wholeRows: [] };
+    for (const rows of [chain(20).flat(), chain(20).reverse().flat()]) {
+      const index = viewColumns(rows);
+      expect(index.get(columnKey(301, 1))?.derivedFrom).toEqual(card);
+      expect(index.get(columnKey(320, 1))?.derivedFrom).toEqual(card);
+    }
+    // Listed top first, the outermost view is 80 levels from its table: it is masked as any column.
+    expect(viewColumns(chain(80).reverse().flat()).get(columnKey(380, 1))?.derivedFrom).toMatchObject({ unknown: true });
+  });
+
+  it('fails closed on a view that reads itself, and resolves a wide stack of views in linear time', () => {
+    const self = viewColumns(view(500, 'loop', ['a'], 'SELECT loop.a FROM loop;'));
+    expect(self.get(columnKey(500, 1))?.derivedFrom).toMatchObject({ unknown: true });
+    // 30 levels of 8 columns, each reading every column of the one below: 8^30 paths if not remembered.
+    const rows: string[][] = [...view(600, 'base', ['c'], 'SELECT customers.card_number AS c FROM customers;')];
+    let inner = 'base';
+    let innerColumns = ['c'];
+    for (let level = 1; level <= 30; level += 1) {
+      const columns = Array.from({ length: 8 }, (_, index) => `c${index}`);
+      const sum = innerColumns.map((column) => `${inner}.${column}`).join(' || ');
+      rows.push(...view(600 + level, `wide_${level}`, columns, `SELECT ${columns.map((column) => `(${sum}) AS ${column}`).join(', ')} FROM ${inner};`));
+      inner = `wide_${level}`;
+      innerColumns = columns;
+    }
+    const index = viewColumns(rows);
+    expect(index.get(columnKey(630, 8))?.derivedFrom?.sources).toContainEqual({ table: 'customers', column: 'card_number' });
+  });
+
+  it('takes every schema\'s view of a name as the one a definition may mean', () => {
+    const index = viewColumns([
+      ...view(400, 'v', ['c'], 'SELECT customers.card_number AS c FROM customers;', 'public'),
+      ...view(401, 'v', ['c'], 'SELECT accounts.iban AS c FROM accounts;', 'billing'),
+      ...view(402, 'w', ['c'], 'SELECT v.c FROM v;'),
+    ]);
+    expect(index.get(columnKey(402, 1))?.derivedFrom?.sources).toEqual([{ table: 'customers', column: 'card_number' }, { table: 'accounts', column: 'iban' }]);
+  });
+});
+
+describe('throughViews', () => {
+  it('replaces a computed column\'s view sources by their tables\' and leaves other lineages as they are', () => {
+    const index = viewColumns(CARDS);
+    expect(index.throughViews!({ sources: [{ table: 'customer_cards', column: 'cc' }, { column: 'n' }], wholeRows: [] }))
+      .toEqual({ sources: [{ table: 'customers', column: 'card_number' }, { column: 'n' }], wholeRows: [] });
+    expect(index.throughViews!({ sources: [], wholeRows: ['customer_cards'] }).sources).toHaveLength(3);
+    const plain = { sources: [{ table: 'customers', column: 'email' }], wholeRows: ['orders'] };
+    expect(index.throughViews!(plain)).toBe(plain);
+  });
+
+  it('is absent when the database has no views', () => {
+    expect(viewColumns([]).throughViews).toBeUndefined();
+  });
+});
