@@ -24,7 +24,7 @@ export interface SourceColumn {
 
 export interface ColumnIndex extends ReadonlyMap<string, SourceColumn> {
   /**
-   * A computed column's lineage with the view columns it names replaced by what they come from
+   * A computed column's lineage with what the view columns it names come from added
    * (`upper(v.cc)` over a view); absent when the database has no views.
    */
   readonly throughViews?: (lineage: ColumnLineage) => ColumnLineage;
@@ -99,8 +99,8 @@ function columnNames(text: string | undefined): string[] {
 /**
  * What each view column's values come from, read off the view's definition with the statement
  * lineage analysis (api/sql/output-lineage.ts), and keyed like the column index. A source naming
- * another view is replaced by what that view's column comes from, so a rule naming a table column
- * reaches it through views over views. Fails closed: a definition that cannot be parsed or lined
+ * another view gets what that view's column comes from added (the source itself stays: a table of
+ * that name may be meant), so a rule naming a table column reaches it through views over views. Fails closed: a definition that cannot be parsed or lined
  * up with the view's columns, a view column that names itself, or views nested more than
  * MAX_VIEW_NESTING deep give the column the lineage that counts as any column.
  */
@@ -145,11 +145,10 @@ export function viewColumns(rows: readonly (readonly string[])[]): CatalogIndex 
       unknown ||= lineage.unknown === true;
     };
     for (const source of sources) {
+      // Kept even when a view has the name: a table of that name in another schema may be the one meant.
+      keep(source);
       const inner = source.table === undefined ? undefined : byName.get(source.table);
-      if (inner === undefined) {
-        keep(source);
-        continue;
-      }
+      if (inner === undefined) continue;
       // Same-named views in several schemas: each could be the one meant, so all count.
       for (const view of inner) {
         const position = view.columns.findIndex((column) => column.toLowerCase() === source.column);
@@ -157,11 +156,9 @@ export function viewColumns(rows: readonly (readonly string[])[]): CatalogIndex 
       }
     }
     for (const relation of wholeRows) {
+      rows.add(relation);
       const inner = byName.get(relation);
-      if (inner === undefined) {
-        rows.add(relation);
-        continue;
-      }
+      if (inner === undefined) continue;
       for (const view of inner) view.columns.forEach((_, position) => add(resolving(view, position, depth + 1)));
     }
     return unknown ? ANY_COLUMN : { sources: [...sourcesFound.values()], wholeRows: [...rows] };
