@@ -100,9 +100,10 @@ function columnNames(text: string | undefined): string[] {
  * What each view column's values come from, read off the view's definition with the statement
  * lineage analysis (api/sql/output-lineage.ts), and keyed like the column index. A source naming
  * another view gets what that view's column comes from added (the source itself stays: a table of
- * that name may be meant), so a rule naming a table column reaches it through views over views. Fails closed: a definition that cannot be parsed or lined
- * up with the view's columns, a view column that names itself, or views nested more than
- * MAX_VIEW_NESTING deep give the column the lineage that counts as any column.
+ * that name may be meant), so a rule naming a table column reaches it through views over views.
+ * Fails closed: a definition that cannot be parsed or lined up with the view's columns, a view
+ * column that names itself, or views nested more than MAX_VIEW_NESTING deep give the column the
+ * lineage that counts as any column.
  */
 export function viewColumns(rows: readonly (readonly string[])[]): CatalogIndex {
   const views = new Map<number, ViewDefinition>();
