@@ -5,7 +5,7 @@ beforeAll(async () => {
   await loadSqlParser();
 });
 
-/** VIEW_QUERY's row for one view: oid, schema, name, definition, column names as a JSON array. */
+/** viewQuery's row for one view: oid, schema, name, definition, column names as a JSON array. */
 function view(oid: number, name: string, columns: readonly string[], definition: string, schema = 'public'): string[][] {
   return [[String(oid), schema, name, definition, JSON.stringify(columns)]];
 }

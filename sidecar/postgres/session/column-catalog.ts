@@ -50,29 +50,48 @@ function sqlLiteral(text: string): string {
 
 /** The catalog query for columns whose name matches one of the column parts of the masking globs. */
 export function catalogQuery(columnGlobs: readonly string[]): string {
-  const patterns = [...new Set(columnGlobs.map((glob) => globToLikePattern(glob.split('.').at(-1)!)))];
   return [
     'SELECT a.attrelid::int8, a.attnum, a.attname, c.relname, n.nspname',
     'FROM pg_catalog.pg_attribute a',
     'JOIN pg_catalog.pg_class c ON c.oid = a.attrelid',
     'JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace',
     "WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r','v','m','p','f')",
-    `AND a.attname ILIKE ANY (ARRAY[${patterns.map(sqlLiteral).join(', ')}]::text[])`,
+    `AND a.attname ILIKE ANY (${columnPatterns(columnGlobs)})`,
   ].join(' ');
 }
 
+/** The ILIKE patterns of the column parts of the masking globs, as an SQL array. */
+function columnPatterns(columnGlobs: readonly string[]): string {
+  const patterns = [...new Set(columnGlobs.map((glob) => globToLikePattern(glob.split('.').at(-1)!)))];
+  return `ARRAY[${patterns.map(sqlLiteral).join(', ')}]::text[]`;
+}
+
 /**
- * Every view and materialized view outside the system schemas: its definition (deparsed once) and its
- * column names in order, as a JSON array.
+ * The views and materialized views whose columns can come from a column a masking glob names: those
+ * that read, directly or through other views (pg_depend of their rewrite rules), a relation with
+ * such a column. For each, its definition (deparsed once) and its column names in order, as a JSON
+ * array. Views that cannot reach such a column are not read: a database's other views cost nothing.
  */
-export const VIEW_QUERY = [
-  'SELECT c.oid::int8, n.nspname, c.relname, pg_catalog.pg_get_viewdef(c.oid),',
-  '(SELECT pg_catalog.json_agg(a.attname ORDER BY a.attnum)::text FROM pg_catalog.pg_attribute a',
-  'WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped)',
-  'FROM pg_catalog.pg_class c',
-  'JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace',
-  "WHERE c.relkind IN ('v','m') AND n.nspname NOT IN ('pg_catalog', 'information_schema')",
-].join(' ');
+export function viewQuery(columnGlobs: readonly string[]): string {
+  return [
+    'WITH RECURSIVE reaching(oid) AS (',
+    'SELECT a.attrelid FROM pg_catalog.pg_attribute a',
+    `WHERE a.attnum > 0 AND NOT a.attisdropped AND a.attname ILIKE ANY (${columnPatterns(columnGlobs)})`,
+    'UNION',
+    'SELECT r.ev_class FROM pg_catalog.pg_depend d',
+    'JOIN pg_catalog.pg_rewrite r ON r.oid = d.objid',
+    'JOIN reaching ON reaching.oid = d.refobjid',
+    "WHERE d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass",
+    'AND r.ev_class <> d.refobjid)',
+    'SELECT c.oid::int8, n.nspname, c.relname, pg_catalog.pg_get_viewdef(c.oid),',
+    '(SELECT pg_catalog.json_agg(a.attname ORDER BY a.attnum)::text FROM pg_catalog.pg_attribute a',
+    'WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped)',
+    'FROM pg_catalog.pg_class c',
+    'JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace',
+    "WHERE c.relkind IN ('v','m') AND n.nspname NOT IN ('pg_catalog', 'information_schema')",
+    'AND c.oid IN (SELECT oid FROM reaching)',
+  ].join(' ');
+}
 
 /** How deep views over views are followed at once; deeper, a column counts as possibly any column (masked). */
 const MAX_VIEW_NESTING = 64;
@@ -86,7 +105,7 @@ interface ViewDefinition {
   readonly definition: string;
 }
 
-/** The JSON array of names VIEW_QUERY returns; none for anything else (the view's columns then resolve to nothing). */
+/** The JSON array of names viewQuery returns; none for anything else (the view's columns then resolve to nothing). */
 function columnNames(text: string | undefined): string[] {
   try {
     const names: unknown = JSON.parse(text ?? '');
@@ -260,7 +279,7 @@ export class ColumnCatalog {
   private async load(upstream: UpstreamConnection, now: number): Promise<ColumnIndex> {
     const rows = await queryRows(upstream, catalogQuery(this.columnGlobs));
     // View columns first: a view column whose own name matches a glob is then also named by the entry below.
-    const index = viewColumns(await queryRows(upstream, VIEW_QUERY));
+    const index = viewColumns(await queryRows(upstream, viewQuery(this.columnGlobs)));
     for (const [oid, attnum, column, table, schema] of rows) {
       const key = columnKey(Number(oid), Number(attnum));
       const view = index.get(key);

@@ -6,6 +6,7 @@ import pg from 'pg';
 import type { BackendMessage } from '../protocol/backend-messages.js';
 import { encodeBind, encodeExecute, encodeParse, encodeQuery, encodeSync } from '../protocol/frontend-encoders.js';
 import { RawClient } from '../testing/raw-client.js';
+import { viewQuery } from './column-catalog.js';
 import { eventually, metricSum, runProcess, startSidecarFixture, type SidecarFixture } from '../testing/sidecar-fixture.js';
 
 const RULES = `  rules:
@@ -197,7 +198,12 @@ describe('computed columns (what a column rule names, reached through expression
       CREATE VIEW customer_cards AS SELECT id, name, ${DISGUISED} AS cc, upper(email) AS contact FROM customers;
       CREATE VIEW cards_again AS SELECT cc AS again, name AS who FROM customer_cards;
       CREATE MATERIALIZED VIEW card_digits AS SELECT id, ${DISGUISED} AS d FROM customers;
-      GRANT SELECT ON customer_cards, cards_again, card_digits TO PUBLIC;`);
+      CREATE VIEW order_totals AS SELECT customer_id, sum(total) AS spent FROM orders GROUP BY customer_id;
+      CREATE VIEW big_spenders AS SELECT customer_id FROM order_totals WHERE spent > 100;
+      GRANT SELECT ON customer_cards, cards_again, card_digits, order_totals, big_spenders TO PUBLIC;`);
+    // The catalog reads only the views that can reach a masked column, directly or through other views.
+    const read = await f.adminPsql(`SELECT relname FROM (${viewQuery(['customers.card_number', 'email'])}) v (oid, nspname, relname, def, columns) ORDER BY relname`);
+    expect(read.split('\n')).toEqual(['card_digits', 'cards_again', 'customer_cards']);
     await f.reload(RULES);
     const { client, received } = await tappedClient();
     try {
@@ -216,7 +222,7 @@ describe('computed columns (what a column rule names, reached through expression
       expect(disguisedLeaks(received())).toEqual([]);
     } finally {
       await client.end();
-      await f.adminPsql('DROP VIEW cards_again; DROP VIEW customer_cards; DROP MATERIALIZED VIEW card_digits;');
+      await f.adminPsql('DROP VIEW cards_again, customer_cards, big_spenders, order_totals; DROP MATERIALIZED VIEW card_digits;');
     }
   });
 
