@@ -31,7 +31,7 @@ describe('outputLineage: what each result column is computed from', () => {
     // Two tables, an unqualified name: its table is unknown.
     ['SELECT card_number FROM orders, customers', ['?.card_number']],
     // A join's alias is not tracked: the column's table is unknown, so any table.column rule of that name applies.
-    ['SELECT upper(j.card_number) FROM (customers c JOIN orders o ON o.customer_id = c.id) AS j', ['?.card_number']],
+    ['SELECT upper(j.card_number) FROM (customers c JOIN orders o ON o.customer_id = c.id) AS j', ['customers.card_number,orders.card_number']],
     ["SELECT coalesce(card_number, 'none')::text, CASE WHEN id > 1 THEN email END FROM customers", ['customers.card_number', 'customers.email,customers.id']],
   ])('%s', (sql, expected) => {
     expect(summary(sql)).toEqual(expected);
@@ -56,6 +56,49 @@ describe('outputLineage: what each result column is computed from', () => {
     ['a LATERAL subquery', 'SELECT l.v FROM orders o, LATERAL (SELECT o.id::text || cu.email AS v FROM customers cu) l', ['customers.email,orders.id']],
   ])('resolves %s', (_name, sql, expected) => {
     expect(summary(sql)).toEqual(expected);
+  });
+
+  it('counts a column renamed by a table or join alias as any column of the relations behind it', () => {
+    // Which column `x` renames is the catalog's to know: every column of customers, then.
+    expect(summary('SELECT upper(x), upper(t.x), email FROM customers AS t(i, x)')).toEqual(['|whole:customers', '|whole:customers', 'customers.email']);
+    expect(summary('SELECT (SELECT x FROM customers AS t(i, x) LIMIT 1)')).toEqual(['|whole:customers']);
+    expect(summary('SELECT upper(j.x), j.total FROM (customers c JOIN orders o ON o.customer_id = c.id) AS j(a, x)')).toEqual([
+      '|whole:customers,orders', 'customers.total,orders.total',
+    ]);
+  });
+
+  it('follows built-ins that read a table by name, and counts those it cannot place as any column', () => {
+    expect(summary("SELECT table_to_xml('customers', true, false, '')")).toEqual(['|whole:customers']);
+    expect(summary(`SELECT pg_catalog.table_to_xml_and_xmlschema('public."Customers"'::regclass, true, false, '')`)).toEqual(['|whole:customers']);
+    expect(summary("SELECT xmlserialize(content table_to_xml('orders', true, false, '') AS text)")).toEqual(['|whole:orders']);
+    for (const sql of [
+      "SELECT table_to_xml((SELECT 'customers'), true, false, '')",
+      "SELECT table_to_xml($1, true, false, '')",
+      "SELECT database_to_xml(true, false, '')::text",
+      "SELECT schema_to_xml('public', true, false, '')",
+      "SELECT cursor_to_xml('c', 10, true, false, '')",
+      "SELECT query_to_xml('SELECT 1', true, false, '')",
+      "SELECT * FROM ts_stat('SELECT v FROM docs')",
+    ]) {
+      const result = lineage(sql);
+      expect(result?.kind === 'known' && result.columns.every((column) => column.unknown === true)).toBe(true);
+    }
+    // Its schema alone reads no values.
+    expect(summary("SELECT table_to_xmlschema('customers', true, false, '')")).toEqual(['']);
+  });
+
+  it('counts the statistics catalogs\' sampled values as any column, however they are reached', () => {
+    const unknown = (sql: string) => {
+      const result = lineage(sql);
+      return result?.kind === 'known' ? result.columns.map((column) => column.unknown === true) : [];
+    };
+    expect(unknown("SELECT histogram_bounds::text, most_common_vals::text, null_frac FROM pg_stats WHERE tablename = 'customers'")).toEqual([true, true, false]);
+    expect(unknown('SELECT s.most_common_vals::text FROM pg_catalog.pg_stats s, pg_class c')).toEqual([true]);
+    expect(unknown('SELECT upper(most_common_vals::text) FROM pg_stats, pg_class')).toEqual([true]);
+    expect(unknown('SELECT x.histogram_bounds::text FROM (SELECT * FROM pg_stats) x')).toEqual([true]);
+    expect(unknown('SELECT row_to_json(s) FROM pg_stats s')).toEqual([true]);
+    expect(unknown('SELECT stavalues1::text FROM pg_statistic')).toEqual([true]);
+    expect(unknown("SELECT table_to_xml('pg_stats', true, false, '')")).toEqual([true]);
   });
 
   it('takes every branch of a set operation, by position', () => {

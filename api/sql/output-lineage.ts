@@ -26,6 +26,11 @@ export interface OutputColumn {
   readonly sources: readonly SourceColumn[];
   /** Relations a whole row of which is part of the value (`row_to_json(t)`): any of their columns. */
   readonly wholeRows: readonly string[];
+  /**
+   * The value may hold any column's values: a built-in that reads a table the text does not name
+   * (`database_to_xml`, `table_to_xml($1)`), or a statistics view's sampled values (`pg_stats`).
+   */
+  readonly unknown?: true;
 }
 
 export type OutputLineage =
@@ -117,7 +122,7 @@ function lineageOf(type: string, node: PgRecord): OutputLineage | undefined {
 }
 
 function known(columns: readonly OutputColumn[]): OutputLineage {
-  return { kind: 'known', columns: columns.map(({ star, sources, wholeRows }) => ({ star, sources, wholeRows })) };
+  return { kind: 'known', columns: columns.map(({ star, sources, wholeRows, unknown }) => ({ star, sources, wholeRows, ...(unknown ? { unknown } : {}) })) };
 }
 
 // ── queries ─────────────────────────────────────────────────────────────────────────────────────
@@ -227,6 +232,7 @@ function collectRelation(item: unknown, scope: () => Scope, into: Relation[]): v
       if (name === undefined) return;
       const cte = body.schemaname === undefined ? scope().ctes.get(name) : undefined;
       if (cte) into.push({ name: alias?.name ?? name, columns: renamed(cte, alias?.columns ?? []) });
+      else if (alias && alias.columns.length > 0) into.push(renamedRelation(alias.name, alias.columns, [tableRelation(body)]));
       else into.push({ ...tableRelation(body), ...(alias ? { name: alias.name } : {}) });
       return;
     }
@@ -243,8 +249,12 @@ function collectRelation(item: unknown, scope: () => Scope, into: Relation[]): v
       return;
     }
     case 'JoinExpr': {
-      collectRelation(body.larg, scope, into);
-      collectRelation(body.rarg, scope, into);
+      const inside: Relation[] = [];
+      collectRelation(body.larg, scope, inside);
+      collectRelation(body.rarg, scope, inside);
+      into.push(...inside);
+      // `(a JOIN b) AS j(x, y)`: j's columns are a's and b's.
+      if (alias) into.push(renamedRelation(alias.name, alias.columns, inside));
       return;
     }
     case 'RangeTableFunc':
@@ -255,6 +265,18 @@ function collectRelation(item: unknown, scope: () => Scope, into: Relation[]): v
     }
     default:
   }
+}
+
+/**
+ * A relation whose columns are renamed by position (`customers AS t(i, x)`) or that stands for the
+ * relations inside it (a join's alias). Which column a new name stands for is the catalog's to know:
+ * a renamed column counts as any column of those relations (their whole rows); other names are those
+ * relations' columns of that name.
+ */
+function renamedRelation(name: string, columns: readonly string[], inside: readonly Relation[]): Relation {
+  const whole = wholeRowsOf(inside, undefined);
+  const star = starOverRelations(inside);
+  return { name, columns: [...columns.map((column) => ({ ...whole, name: column })), { name: '*', ...star }] };
 }
 
 function tableRelation(rangeVar: PgRecord): Relation {
@@ -298,6 +320,11 @@ function defaultName(node: readonly [string, PgRecord] | undefined): string {
 /** `*` or `t.*` in a target list: the derived columns it expands to (table columns come with their OIDs). */
 function starOutput(qualifier: readonly string[], scope: Scope): Traced {
   const relations = qualifier.length === 0 ? scope.relations : findRelations(scope, qualifier[qualifier.length - 1]!);
+  return starOverRelations(relations);
+}
+
+/** A `*` over `relations`: their derived columns, and the tables it expands over. */
+function starOverRelations(relations: readonly Relation[]): Traced {
   const derived = relations.flatMap((relation) => relation.columns ?? []);
   const merged = merge(true, derived);
   return { ...merged, star: true, starTables: [...new Set([...(merged.starTables ?? []), ...tablesOf(relations)])] };
@@ -323,6 +350,11 @@ function deepColumnRefs(value: unknown, scope: Scope): OutputColumn[] {
       found.push(resolveColumnRef(node[1], scope));
       return;
     }
+    if (node?.[0] === 'FuncCall') {
+      // Its arguments are visited below; a built-in that reads a table by name adds that table.
+      const read = tableReadingCall(node[1]);
+      if (read !== undefined) found.push(read);
+    }
     if (node?.[0] === 'SubLink') {
       // A scalar, ARRAY or EXISTS subquery: its result is part of the value.
       const query = unwrapNode(node[1].subselect);
@@ -334,6 +366,68 @@ function deepColumnRefs(value: unknown, scope: Scope): OutputColumn[] {
   };
   visit(value);
   return found;
+}
+
+/**
+ * Built-ins that read tables the statement does not name as relations: what each returns values of.
+ * `table` reads the table its first argument names; `any`, tables the text cannot show (a cursor, a
+ * schema, the database, a query in a string). Matched by name whatever the schema: a user function
+ * of the same name counts too.
+ */
+const TABLE_READING_FUNCTIONS: ReadonlyMap<string, 'table' | 'any'> = new Map([
+  ['table_to_xml', 'table'],
+  ['table_to_xml_and_xmlschema', 'table'],
+  ['cursor_to_xml', 'any'],
+  ['schema_to_xml', 'any'],
+  ['schema_to_xml_and_xmlschema', 'any'],
+  ['database_to_xml', 'any'],
+  ['database_to_xml_and_xmlschema', 'any'],
+  ['query_to_xml', 'any'],
+  ['query_to_xml_and_xmlschema', 'any'],
+  ['ts_stat', 'any'],
+]);
+
+const ANY_COLUMN: OutputColumn = Object.freeze({ star: false, sources: [], wholeRows: [], unknown: true });
+
+/** What a call to a table-reading built-in returns values of; undefined for other functions. */
+function tableReadingCall(call: PgRecord): OutputColumn | undefined {
+  const name = stringItems(call.funcname).at(-1)?.toLowerCase();
+  const reads = name === undefined ? undefined : TABLE_READING_FUNCTIONS.get(name);
+  if (reads === undefined) return undefined;
+  const table = reads === 'table' ? literalRelationName(asList(call.args)[0]) : undefined;
+  return table === undefined ? ANY_COLUMN : { star: false, sources: [], wholeRows: [table], ...(STATISTICS_VALUE_COLUMNS.has(table) ? { unknown: true } : {}) };
+}
+
+/** The relation a string literal names as a regclass (`'public."Customers"'` → `customers`), lower case. */
+function literalRelationName(argument: unknown): string | undefined {
+  let node = unwrapNode(argument);
+  while (node?.[0] === 'TypeCast') node = unwrapNode(node[1].arg);
+  const text = node?.[0] === 'A_Const' ? asString(nodeBody(node[1].sval)?.sval) : undefined;
+  if (text === undefined) return undefined;
+  // The last dotted part; a quoted part may hold dots and doubled quotes.
+  const parts = [...text.trim().matchAll(/"((?:[^"]|"")*)"|([^."]+)/g)].map((match) => match[1]?.replace(/""/g, '"') ?? match[2]!.trim());
+  const last = parts.at(-1);
+  return last === undefined || last === '' ? undefined : last.toLowerCase();
+}
+
+/**
+ * The statistics catalogs' columns that hold sampled values of other tables' columns (most common
+ * values, histogram bounds): whatever they show counts as possibly any column.
+ */
+export const STATISTICS_VALUE_COLUMNS: ReadonlyMap<string, readonly string[]> = new Map([
+  ['pg_stats', ['most_common_vals', 'histogram_bounds', 'most_common_elems']],
+  ['pg_stats_ext', ['most_common_vals']],
+  ['pg_stats_ext_exprs', ['most_common_vals', 'histogram_bounds', 'most_common_elems']],
+  ['pg_statistic', ['stavalues1', 'stavalues2', 'stavalues3', 'stavalues4', 'stavalues5']],
+  ['pg_statistic_ext_data', ['stxdmcv', 'stxdexpr']],
+]);
+
+const SAMPLED_COLUMN_NAMES: ReadonlySet<string> = new Set([...STATISTICS_VALUE_COLUMNS.values()].flat());
+
+/** Whether a column may be one of the statistics catalogs' sampled values (its table unknown: by name alone). */
+export function holdsSampledValues(table: string | undefined, column: string): boolean {
+  if (!SAMPLED_COLUMN_NAMES.has(column)) return false;
+  return table === undefined || STATISTICS_VALUE_COLUMNS.get(table)?.includes(column) === true;
 }
 
 function resolveColumnRef(columnRef: PgRecord, scope: Scope): OutputColumn {
@@ -373,7 +467,7 @@ function resolveColumnRef(columnRef: PgRecord, scope: Scope): OutputColumn {
   // schema.table.column names its table; `t.column` where no relation in scope is called t (a join's
   // alias, which this reading does not track) leaves the table unknown: matched by column name alone.
   const table = names.length > 2 ? qualifier : relations.find((relation) => relation.table !== undefined)?.table;
-  return { star: false, sources: [table === undefined ? { column } : { table, column }], wholeRows: [] };
+  return merge(false, [{ star: false, sources: [table === undefined ? { column } : { table, column }], wholeRows: [] }]);
 }
 
 /** Derived columns named `column` (of the relation `qualifier`, when given), innermost scope first. */
@@ -425,18 +519,26 @@ function wholeRowsOf(relations: readonly Relation[], fallback: string | undefine
   const merged = merge(false, derived);
   // A derived relation's `*` columns are whole rows of the tables it covers.
   const wholeRows = [...merged.wholeRows, ...(merged.starTables ?? []), ...tablesOf(relations), ...(relations.length === 0 && fallback !== undefined ? [fallback] : [])];
-  return { star: false, sources: merged.sources, wholeRows: [...new Set(wholeRows)] };
+  return merge(false, [{ star: false, sources: merged.sources, wholeRows: [...new Set(wholeRows)], ...(merged.unknown ? { unknown: true } : {}) }]);
 }
 
 function merge(star: boolean, columns: readonly Traced[]): Traced {
   const sources = new Map<string, SourceColumn>();
   const wholeRows = new Set<string>();
   const starTables = new Set<string>();
+  let unknown = false;
   for (const column of columns) {
-    for (const source of column.sources) sources.set(`${source.table ?? ''}.${source.column}`, source);
-    for (const relation of column.wholeRows) wholeRows.add(relation);
+    for (const source of column.sources) {
+      sources.set(`${source.table ?? ''}.${source.column}`, source);
+      unknown ||= holdsSampledValues(source.table, source.column);
+    }
+    for (const relation of column.wholeRows) {
+      wholeRows.add(relation);
+      unknown ||= STATISTICS_VALUE_COLUMNS.has(relation);
+    }
     for (const table of column.starTables ?? []) starTables.add(table);
+    unknown ||= column.unknown === true;
   }
-  const merged: Traced = { star, sources: [...sources.values()], wholeRows: [...wholeRows] };
+  const merged: Traced = { star, sources: [...sources.values()], wholeRows: [...wholeRows], ...(unknown ? { unknown: true } : {}) };
   return starTables.size > 0 ? { ...merged, starTables: [...starTables] } : merged;
 }

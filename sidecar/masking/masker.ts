@@ -98,6 +98,8 @@ export interface CellMasking {
 export interface Masker {
   /** False when there are no rules at all: every result set passes through. */
   readonly active: boolean;
+  /** Whether some rule masks columns by name (not only detected values). */
+  readonly masksColumns: boolean;
   planColumn(column: ResultColumn): ColumnPlan;
   planResultSet(columns: readonly ResultColumn[]): ResultSetPlan;
   /** Masks a text value (protocol-independent: the value is text whatever its source type). */
@@ -299,6 +301,7 @@ export function createMasker(rules: readonly MaskingRuleT[], options: MaskerOpti
 
   return {
     active,
+    masksColumns: matcher.hasColumnRules,
     planColumn,
     planResultSet(columns) {
       const plans = columns.map(planColumn);

@@ -19,7 +19,12 @@ describe('viewColumns', () => {
       column: 'cc', table: { schema: 'public', name: 'customer_cards' }, derivedFrom: { sources: [{ table: 'customers', column: 'card_number' }], wholeRows: [] },
     });
     expect(index.get(columnKey(100, 3))?.derivedFrom?.sources).toEqual([{ table: 'customers', column: 'email' }]);
-    expect(index.size).toBe(3);
+    // And the whole row (attribute 0: `SELECT v FROM customer_cards v`): every column of it.
+    expect(index.get(columnKey(100, 0))?.derivedFrom).toEqual({
+      sources: [{ table: 'customers', column: 'id' }, { table: 'customers', column: 'card_number' }, { table: 'customers', column: 'email' }],
+      wholeRows: ['customer_cards'],
+    });
+    expect(index.size).toBe(4);
   });
 
   it('follows views over views to their tables, whole rows included', () => {

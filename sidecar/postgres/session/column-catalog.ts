@@ -7,7 +7,7 @@
 // own upstream connection before the app gets it.
 import { classifySql } from '../../../api/sql/classify.js';
 import type { QualifiedName } from '../../../api/sql/operations.js';
-import type { OutputColumn, SourceColumn as LineageSource } from '../../../api/sql/output-lineage.js';
+import { STATISTICS_VALUE_COLUMNS, type OutputColumn, type SourceColumn as LineageSource } from '../../../api/sql/output-lineage.js';
 import type { ColumnLineage } from '../../masking/column-matcher.js';
 import type { UpstreamConnection } from '../upstream/upstream-connection.js';
 import { decodeBackendMessage } from '../protocol/backend-messages.js';
@@ -48,15 +48,20 @@ function sqlLiteral(text: string): string {
   return `'${text.replace(/'/g, "''")}'`;
 }
 
-/** The catalog query for columns whose name matches one of the column parts of the masking globs. */
+/**
+ * The catalog query for columns whose name matches one of the column parts of the masking globs,
+ * and for the statistics catalogs' columns of sampled values (pg_stats.most_common_vals, …).
+ */
 export function catalogQuery(columnGlobs: readonly string[]): string {
+  const sampled = [...STATISTICS_VALUE_COLUMNS].flatMap(([relation, columns]) => columns.map((column) => sqlLiteral(`${relation}.${column}`)));
   return [
     'SELECT a.attrelid::int8, a.attnum, a.attname, c.relname, n.nspname',
     'FROM pg_catalog.pg_attribute a',
     'JOIN pg_catalog.pg_class c ON c.oid = a.attrelid',
     'JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace',
     "WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r','v','m','p','f')",
-    `AND a.attname ILIKE ANY (${columnPatterns(columnGlobs)})`,
+    `AND (a.attname ILIKE ANY (${columnPatterns(columnGlobs)})`,
+    `OR (n.nspname = 'pg_catalog' AND c.relname || '.' || a.attname = ANY (ARRAY[${sampled.join(', ')}]::text[])))`,
   ].join(' ');
 }
 
@@ -147,7 +152,7 @@ export function viewColumns(rows: readonly (readonly string[])[]): CatalogIndex 
     const known = resolved.get(key);
     if (known !== undefined) return known;
     const entry = own.get(view.oid)?.[position];
-    if (entry === undefined || depth > MAX_VIEW_NESTING) return ANY_COLUMN;
+    if (entry === undefined || entry.unknown === true || depth > MAX_VIEW_NESTING) return ANY_COLUMN;
     resolved.set(key, ANY_COLUMN);
     const lineage = follow(entry.sources, entry.wholeRows, depth);
     resolved.set(key, lineage);
@@ -189,6 +194,8 @@ export function viewColumns(rows: readonly (readonly string[])[]): CatalogIndex 
     view.columns.forEach((column, position) => {
       index.set(columnKey(view.oid, position + 1), { column, table: view.table, derivedFrom: resolving(view, position, 0) });
     });
+    // The whole row (`SELECT v FROM v`): every column of it.
+    index.set(columnKey(view.oid, 0), { column: '', table: view.table, derivedFrom: follow([], [view.table.name.toLowerCase()], 0) });
   }
   if (views.size > 0) {
     index.throughViews = (lineage) => {
@@ -283,7 +290,15 @@ export class ColumnCatalog {
     for (const [oid, attnum, column, table, schema] of rows) {
       const key = columnKey(Number(oid), Number(attnum));
       const view = index.get(key);
-      index.set(key, { column: column!, table: { schema: schema!, name: table! }, ...(view?.derivedFrom ? { derivedFrom: view.derivedFrom } : {}) });
+      const sampled = schema === 'pg_catalog' && STATISTICS_VALUE_COLUMNS.get(table!)?.includes(column!) === true;
+      const derivedFrom = sampled ? ANY_COLUMN : view?.derivedFrom;
+      index.set(key, { column: column!, table: { schema: schema!, name: table! }, ...(derivedFrom ? { derivedFrom } : {}) });
+      // The whole row (`SELECT c FROM customers c`, attribute 0): any column of the table.
+      const wholeRow = columnKey(Number(oid), 0);
+      if (!index.has(wholeRow)) {
+        const statistics = schema === 'pg_catalog' && STATISTICS_VALUE_COLUMNS.has(table!);
+        index.set(wholeRow, { column: '', table: { schema: schema!, name: table! }, derivedFrom: statistics ? ANY_COLUMN : { sources: [], wholeRows: [table!.toLowerCase()] } });
+      }
     }
     this.cached = { index, at: now };
     return index;

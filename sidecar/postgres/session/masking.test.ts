@@ -7,6 +7,7 @@ import type { BackendMessage } from '../protocol/backend-messages.js';
 import { encodeBind, encodeExecute, encodeParse, encodeQuery, encodeSync } from '../protocol/frontend-encoders.js';
 import { RawClient } from '../testing/raw-client.js';
 import { viewQuery } from './column-catalog.js';
+import { WITHHELD_DETAIL } from './message-masking.js';
 import { eventually, metricSum, runProcess, startSidecarFixture, type SidecarFixture } from '../testing/sidecar-fixture.js';
 
 const RULES = `  rules:
@@ -105,6 +106,9 @@ describe('columns and detectors', () => {
       const card = 'SELECT name, card_number FROM customers WHERE id = 1';
       expect((await client.query(card)).rows).toEqual([{ name: '[REDACTED]', card_number: '**** **** **** 1111' }]);
       expect((await client.query(card, [])).rows).toEqual([{ name: '[REDACTED]', card_number: '**** **** **** 1111' }]);
+      // The session read its catalog for the old rules: an alias or a whole row of the newly masked column is masked all the same.
+      expect((await client.query('SELECT name AS who, upper(name) AS up FROM customers WHERE id = 1')).rows).toEqual([{ who: '[REDACTED]', up: '[REDACTED]' }]);
+      expect((await client.query('SELECT c FROM customers c WHERE id = 1')).rows).toEqual([{ c: '[REDACTED]' }]);
       await f.reload(RULES);
       expect((await client.query(card)).rows).toEqual([{ name: 'Ada Lovelace', card_number: '[REDACTED]' }]);
       expect((await client.query(card, [])).rows).toEqual([{ name: 'Ada Lovelace', card_number: '[REDACTED]' }]);
@@ -223,6 +227,46 @@ describe('computed columns (what a column rule names, reached through expression
     } finally {
       await client.end();
       await f.adminPsql('DROP VIEW cards_again, customer_cards, big_spenders, order_totals; DROP MATERIALIZED VIEW card_digits;');
+    }
+  });
+
+  it('masks what built-ins read by table name, the statistics of masked columns, whole rows and renamed columns', async () => {
+    await f.adminPsql('ANALYZE customers');
+    const { client, received } = await tappedClient();
+    try {
+      const xml = await client.query("SELECT table_to_xml('customers', true, false, '') AS x");
+      expect(xml.rows).toEqual([{ x: '[REDACTED]' }]);
+      // ANALYZE keeps sampled values (histogram bounds) readable by anyone who may read the table.
+      const stats = await client.query("SELECT histogram_bounds::text AS h, most_common_vals AS m, n_distinct FROM pg_stats WHERE tablename = 'customers' AND attname = 'email'");
+      expect(stats.rows).toEqual([{ h: '[REDACTED]', m: null, n_distinct: -1 }]);
+      const whole = await client.query('SELECT c FROM customers c WHERE id = 1');
+      expect(whole.rows).toEqual([{ c: '[REDACTED]' }]);
+      // `x` renames the fourth column, email: only the catalog knows which, so any column of customers counts.
+      const renamed = await client.query('SELECT (SELECT upper(x) FROM customers AS t(i, n, e, x) WHERE i = 1) AS v');
+      expect(renamed.rows).toEqual([{ v: '[REDACTED]' }]);
+      expect(disguisedLeaks(received())).toEqual([]);
+    } finally {
+      await client.end();
+    }
+  });
+
+  it('withholds values of masked columns that errors would quote, and keeps errors that quote none', async () => {
+    const { client, received } = await tappedClient();
+    try {
+      const cast = await client.query(`SELECT ${DISGUISED}::int FROM customers`).catch((error: unknown) => error as pg.DatabaseError);
+      expect(cast).toMatchObject({ code: '22P02', message: 'invalid input syntax for type integer: "[REDACTED]"' });
+      // A filter fails the same way: the value never has to be in the result.
+      const filter = await client.query('SELECT id FROM customers WHERE email::date IS NULL').catch((error: unknown) => error as pg.DatabaseError);
+      expect(filter).toMatchObject({ code: '22007', message: 'invalid input syntax for type date: "[REDACTED]"' });
+      // JSON errors quote the value in their detail and context: both withheld.
+      const json = await client.query('SELECT email::json FROM customers').catch((error: unknown) => error as pg.DatabaseError);
+      expect(json).toMatchObject({ code: '22P02', detail: WITHHELD_DETAIL });
+      expect((json as pg.DatabaseError).where).toBeUndefined();
+      const missing = await client.query('SELECT nosuch FROM customers').catch((error: unknown) => error as pg.DatabaseError);
+      expect(missing).toMatchObject({ code: '42703', message: 'column "nosuch" does not exist' });
+      expect(disguisedLeaks(received())).toEqual([]);
+    } finally {
+      await client.end();
     }
   });
 

@@ -67,24 +67,84 @@ export class DataRowMasker {
 
 const NOTICE_TEXT_FIELDS = ['message', 'detail', 'hint', 'where', 'internalQuery'] as const;
 
-/** Server errors and notices may quote values (a duplicate key's card number): their text is masked. */
-export function maskNoticeFrame(masker: Masker, frame: Frame, encode: (notice: PgNotice) => Buffer): Buffer | undefined {
+/**
+ * SQLSTATE classes whose texts name objects and states but never quote stored values: connection,
+ * unsupported feature, transaction state, authorization, statement and cursor names, rollbacks
+ * (serialization failure, deadlock), syntax and access rules, resources, program limits, object
+ * state, operator intervention, system and configuration errors.
+ */
+const CLASSES_WITHOUT_VALUES: ReadonlySet<string> = new Set([
+  '08', '0A', '0B', '0F', '0L', '0P', '0Z', '25', '26', '28', '2B', '2D', '34', '3B', '3D', '3F', '40', '42', '53', '54',
+  '55', '57', '58', 'F0',
+]);
+
+/** Classes raised by code running in the database (RAISE, external routines, foreign data): any text. */
+const CLASSES_OF_ROUTINES: ReadonlySet<string> = new Set(['P0', '38', '39', 'HV', '2F']);
+
+export const WITHHELD_MESSAGE = 'gatehouse: message withheld: it may hold values of masked columns';
+export const WITHHELD_DETAIL = 'gatehouse: detail withheld: it may quote values of masked columns';
+const QUOTED = /"(?:[^"]|"")*"/g;
+
+/**
+ * A server error or notice with what may quote a masked column's value withheld, for sessions where
+ * rules mask columns by name (values no detector recognises: a name, a diagnosis). PostgreSQL quotes
+ * values in messages (`invalid input syntax for type integer: "Ada Lovelace"`) and lists them in
+ * details (`Key (email)=(…)`, `Failing row contains (…)`) and contexts (`JSON data, line 1: …`).
+ * Classes that never carry values pass whole; otherwise quoted text is redacted unless it is an
+ * identifier the error names in its own fields (table, column, constraint), detail and context are
+ * withheld, and a text raised by code in the database (RAISE in PL/pgSQL) is withheld whole.
+ * Undefined when nothing changes.
+ */
+export function withholdQuotedValues(notice: PgNotice): PgNotice | undefined {
+  const sqlClass = notice.code.slice(0, 2);
+  if (CLASSES_WITHOUT_VALUES.has(sqlClass)) return undefined;
+  const identifiers = new Set([notice.schema, notice.table, notice.column, notice.dataType, notice.constraint].filter((name) => name !== undefined).map((name) => `"${name!.replace(/"/g, '""')}"`));
+  const redactQuoted = (text: string) => text.replace(QUOTED, (quoted) => (identifiers.has(quoted) ? quoted : '"[REDACTED]"'));
+  const routine = CLASSES_OF_ROUTINES.has(sqlClass) || /\bPL\/\w+ function\b/.test(notice.where ?? '');
+  const { where: _where, internalQuery: _query, internalPosition: _position, ...kept } = notice;
+  const withheld: PgNotice = {
+    ...kept,
+    message: routine ? WITHHELD_MESSAGE : redactQuoted(notice.message),
+    ...(notice.detail !== undefined ? { detail: WITHHELD_DETAIL } : {}),
+    ...(notice.hint !== undefined ? { hint: routine ? WITHHELD_DETAIL : redactQuoted(notice.hint) } : {}),
+  };
+  const same = withheld.message === notice.message && withheld.detail === notice.detail && withheld.hint === notice.hint
+    && notice.where === undefined && notice.internalQuery === undefined;
+  return same ? undefined : withheld;
+}
+
+/**
+ * A server error or notice as a client (and a recording) may see it: values of masked columns
+ * withheld (withholdQuotedValues) when rules mask columns, detected values masked in every text.
+ * Undefined when nothing changes.
+ */
+export function maskNotice(masker: Masker, notice: PgNotice): PgNotice | undefined {
+  if (!masker.active) return undefined;
+  let result = masker.masksColumns ? withholdQuotedValues(notice) : undefined;
   const plan = anonymousPlan(masker);
-  if (!plan) return undefined;
+  if (plan) {
+    const texts = { ...(result ?? notice) } as Record<string, string | undefined>;
+    let changed = 0;
+    for (const key of NOTICE_TEXT_FIELDS) {
+      const value = texts[key];
+      if (value === undefined) continue;
+      const masked = masker.maskValue(plan, value);
+      if (masked.masked > 0) {
+        texts[key] = masked.value;
+        changed += masked.masked;
+      }
+    }
+    if (changed > 0) result = texts as PgNotice;
+  }
+  return result;
+}
+
+/** Server errors and notices may quote values (a duplicate key's card number): see maskNotice. */
+export function maskNoticeFrame(masker: Masker, frame: Frame, encode: (notice: PgNotice) => Buffer): Buffer | undefined {
   const message = decodeBackendMessage(frame);
   if (message.kind !== 'ErrorResponse' && message.kind !== 'NoticeResponse') return undefined;
-  const notice = noticeFromFields(message.fields) as Record<string, string | undefined>;
-  let changed = 0;
-  for (const key of NOTICE_TEXT_FIELDS) {
-    const value = notice[key];
-    if (value === undefined) continue;
-    const result = masker.maskValue(plan, value);
-    if (result.masked > 0) {
-      notice[key] = result.value;
-      changed += result.masked;
-    }
-  }
-  return changed > 0 ? encode(notice as PgNotice) : undefined;
+  const masked = maskNotice(masker, noticeFromFields(message.fields));
+  return masked === undefined ? undefined : encode(masked);
 }
 
 /** A text or CSV CopyData frame with detected values masked; undefined when nothing changed. */

@@ -37,7 +37,7 @@ import {
   type StartupMessage,
 } from '../protocol/startup-messages.js';
 import { connectUpstream, type UpstreamConnection } from '../upstream/upstream-connection.js';
-import { columnKey, type ColumnIndex } from './column-catalog.js';
+import { columnKey, type ColumnCatalog, type ColumnIndex } from './column-catalog.js';
 import {
   blockedLabel,
   denialErrorResponse,
@@ -47,7 +47,7 @@ import {
   sidecarError,
   type Denial,
 } from './denial.js';
-import { anonymousPlan, DataRowMasker, maskCopyDataFrame, maskForRecord, maskNoticeFrame } from './message-masking.js';
+import { anonymousPlan, DataRowMasker, maskCopyDataFrame, maskForRecord, maskNotice, maskNoticeFrame } from './message-masking.js';
 import {
   PendingRequests,
   formatsFor,
@@ -173,6 +173,8 @@ export class PostgresSession {
   private discardUntilSync = false;
   private active: ActiveResult | undefined;
   private columnIndex: ColumnIndex = new Map();
+  /** The catalog (one per policy snapshot) columnIndex was read for, at connect. */
+  private indexCatalog: ColumnCatalog | undefined;
   private copyOut: CopyOut | undefined;
   private phase: 'startup' | 'connecting' | 'ready' | 'held' | 'closed' = 'startup';
   /** While phase is 'held': the statement waiting for approval; client frames after it wait in the splitter. */
@@ -304,6 +306,7 @@ export class PostgresSession {
     try {
       this.upstream = await this.connect(state, parameters);
       this.columnIndex = await state.catalog.indexFor(this.upstream);
+      this.indexCatalog = state.catalog;
     } catch (error) {
       this.deps.metrics.upstreamErrors.inc({ resource: this.labels.resource, kind: isGatehouseError(error) ? error.code : 'io' });
       const message = isGatehouseError(error) ? error.message : 'upstream connection failed';
@@ -860,7 +863,8 @@ export class PostgresSession {
 
   private planResult(masker: Masker, fields: readonly RowField[], lineage: OutputLineage | undefined): ActiveResult {
     const formats = formatsFor(fields, []);
-    const lineages = columnLineages(fields, lineage);
+    // A catalog read for other rules may lack the columns these name: table columns then get the statement's lineage too.
+    const lineages = columnLineages(fields, lineage, this.state?.catalog !== this.indexCatalog);
     const plan = masker.planResultSet(fields.map((field, index) => this.resultColumn(field, lineages[index])));
     const cells = plan.columns.map((column, index) => masker.planCell(column, formats[index]!, fields[index]!.typeOid));
     const inspected = cells.flatMap((cell, index) => (cell ? [index] : []));
@@ -872,7 +876,7 @@ export class PostgresSession {
     // A view's column: what the view computes it from (the statement's own lineage is for computed
     // fields only); a computed field's sources that are view columns: what those come from.
     const through = this.columnIndex.throughViews;
-    const lineage = source?.derivedFrom ?? (derivedFrom !== undefined && through !== undefined ? through(derivedFrom) : derivedFrom);
+    const lineage = source !== undefined ? source.derivedFrom : derivedFrom !== undefined && through !== undefined ? through(derivedFrom) : derivedFrom;
     return {
       name: field.name,
       typeOid: field.typeOid,
@@ -956,7 +960,9 @@ export class PostgresSession {
     const message = decodeBackendMessage(frame);
     if (message.kind !== 'ErrorResponse') return;
     const notice = noticeFromFields(message.fields);
-    this.recording.write({ type: 'error', at: eventTimestamp(), code: notice.code, message: maskForRecord(this.state?.masker, notice.message) });
+    const masker = this.state?.masker;
+    const shown = (masker ? maskNotice(masker, notice) : undefined) ?? notice;
+    this.recording.write({ type: 'error', at: eventTimestamp(), code: notice.code, message: shown.message });
   }
 
   private onCopyOutResponse(frame: ReceivedFrame): undefined {
