@@ -7,7 +7,7 @@
 import pgQuery from 'libpg-query';
 
 import { GatehouseError, isGatehouseError, type ErrorCode, type ErrorDetails } from '../errors.js';
-import { classifyFunctionCall, isPrivilegedSetting } from './functions.js';
+import { calledFunction, classifyFunctionCall, isPrivilegedSetting } from './functions.js';
 import {
   strictest,
   strictness,
@@ -18,8 +18,9 @@ import {
   type SqlOperation,
 } from './operations.js';
 import { outputLineage, UNKNOWN_LINEAGE, type OutputLineage } from './output-lineage.js';
-import { asList, asRecord, asString, nodeBody, stringItems, unwrapNode, type PgRecord } from './parse-tree.js';
+import { asList, asRecord, asString, constantString, nodeBody, qualifiedName, stringItems, unwrapNode, type PgRecord } from './parse-tree.js';
 import { StatementCache } from './statement-cache.js';
+import { UNKNOWN_FLOWS, valueFlows, type ValueFlow } from './value-flows.js';
 import { statementShape } from './statement-shape.js';
 
 /** What the classifier may ask of the session a statement arrives in. */
@@ -49,12 +50,6 @@ function assertParserLoaded(): void {
 // a type for every one of PostgreSQL's ~270 node kinds.
 
 /** `a.b.c` → schema b, name c: the catalog part of a three-part name is the current database. */
-function qualifiedName(parts: readonly string[]): QualifiedName | undefined {
-  if (parts.length === 0) return undefined;
-  const name = parts[parts.length - 1];
-  return parts.length === 1 ? { name } : { schema: parts[parts.length - 2], name };
-}
-
 function relationName(rangeVar: PgRecord): QualifiedName | undefined {
   const name = asString(rangeVar.relname);
   if (name === undefined) return undefined;
@@ -63,14 +58,6 @@ function relationName(rangeVar: PgRecord): QualifiedName | undefined {
 }
 
 /** A string constant's value, seen through casts ('s'::regclass); undefined for anything computed. */
-function constantString(value: unknown): string | undefined {
-  const node = unwrapNode(value);
-  if (node === undefined) return undefined;
-  if (node[0] === 'TypeCast') return constantString(node[1].arg);
-  if (node[0] !== 'A_Const') return undefined;
-  return asString(asRecord(node[1].sval)?.sval);
-}
-
 // ---------------------------------------------------------------------------------------------
 // Statements: command tags and each statement's own operation
 
@@ -491,16 +478,8 @@ function walkRangeSubselect(walker: TreeWalker, node: PgRecord, scope: Scope): v
 
 const FUNCTION_NAME_FIELD: ReadonlySet<string> = new Set(['funcname']);
 
-function functionName(call: PgRecord): QualifiedName | undefined {
-  const parts = stringItems(call.funcname);
-  // EXTRACT(...), TRIM(...) and other SQL-syntax calls come back as pg_catalog.x; they were written unqualified.
-  const sqlSyntax = call.funcformat === 'COERCE_SQL_SYNTAX' && parts.length === 2 && parts[0] === 'pg_catalog';
-  if (sqlSyntax) return { name: parts[1] };
-  return qualifiedName(parts);
-}
-
 function walkFuncCall(walker: TreeWalker, call: PgRecord, scope: Scope): void {
-  const fn = functionName(call);
+  const fn = calledFunction(call);
   if (fn !== undefined) {
     const { operation, relation } = classifyFunctionCall(fn, asList(call.args).map(constantString));
     // A read-only built-in (lower, count, now) touches nothing a policy names, and the policy engine
@@ -832,7 +811,9 @@ function classifyStatement(
   const accesses = settleAccesses(walker.accesses).map((access) => Object.freeze(access));
   const operation = strictest(accesses.map((access) => access.operation)) ?? 'admin';
   const prepares = statement.type === 'PrepareStmt' ? asString(statement.node.name) : undefined;
-  const outputs = statement.type === 'ExecuteStmt' ? executedOutputs(walker.executed) : outputLineage(statement.type, statement.node);
+  const executes = statement.type === 'ExecuteStmt';
+  const outputs = executes ? executedOutputs(walker.executed) : outputLineage(statement.type, statement.node);
+  const flows = executes ? executedFlows(walker.executed) : valueFlows(statement.type, statement.node);
   const classified: ClassifiedStatement = {
     text: statement.text,
     command: commandTag(statement.type, statement.node),
@@ -840,8 +821,14 @@ function classifyStatement(
     accesses: Object.freeze(accesses),
     ...(prepares === undefined ? {} : { prepares }),
     ...(outputs === undefined ? {} : { outputs }),
+    ...(flows === undefined || flows.length === 0 ? {} : { flows }),
   };
   return { statement: Object.freeze(classified), dependsOnContext: walker.dependsOnContext };
+}
+
+/** `EXECUTE name` puts values where the statement the session prepared does; anywhere, when it did not say. */
+function executedFlows(prepared: SqlClassification | null | undefined): readonly ValueFlow[] | undefined {
+  return prepared ? prepared.statements[0]?.flows : UNKNOWN_FLOWS;
 }
 
 /** `EXECUTE name` returns what the session prepared under that name; unknown when it did not say. */

@@ -4,6 +4,7 @@
 // into, so it is a `call` (fail closed: a policy that allows reads must not allow an unknown body).
 
 import { strictest, type QualifiedName, type SqlOperation } from './operations.js';
+import { asList, constantString, qualifiedName, stringItems, type PgRecord } from './parse-tree.js';
 
 /** What calling a function does, and to which relation when the call names one (nextval('s')). */
 export interface FunctionEffect {
@@ -271,6 +272,21 @@ export function classifyFunctionCall(
   // only make it stricter (app.dblink_exec is still admin), never let it pass as a read.
   const operation = strictest(builtin === undefined ? ['call'] : ['call', builtin.operation]) ?? 'call';
   return { operation };
+}
+
+/** The function a FuncCall node names, as written. */
+export function calledFunction(call: PgRecord): QualifiedName | undefined {
+  const parts = stringItems(call.funcname);
+  // EXTRACT(...), TRIM(...) and other SQL-syntax calls come back as pg_catalog.x; they were written unqualified.
+  const sqlSyntax = call.funcformat === 'COERCE_SQL_SYNTAX' && parts.length === 2 && parts[0] === 'pg_catalog';
+  if (sqlSyntax) return { name: parts[1]! };
+  return qualifiedName(parts);
+}
+
+/** What a FuncCall node does (classifyFunctionCall of its name and constant arguments). */
+export function callEffect(call: PgRecord): FunctionEffect | undefined {
+  const fn = calledFunction(call);
+  return fn === undefined ? undefined : classifyFunctionCall(fn, asList(call.args).map(constantString));
 }
 
 /**

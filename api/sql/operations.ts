@@ -1,5 +1,6 @@
 // The operations a SQL statement is classified into (DESIGN.md), and their strictness order.
 import type { OutputLineage } from './output-lineage.js';
+import type { ValueFlow } from './value-flows.js';
 
 export const SQL_OPERATIONS = [
   'session',
@@ -72,6 +73,11 @@ export interface ClassifiedStatement {
    * columns can be masked; absent when the statement returns no rows of its own.
    */
   readonly outputs?: OutputLineage;
+  /**
+   * Where it puts values other than into its result (a column it assigns, a table it creates, a
+   * function with effects) and what they are computed from (value-flows.ts); absent when nowhere.
+   */
+  readonly flows?: readonly ValueFlow[];
 }
 
 export interface SqlClassification {

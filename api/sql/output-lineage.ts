@@ -10,7 +10,8 @@
 // inside an expression, a bare relation name) names the relation instead. Where the result's
 // columns cannot be known from the text (FETCH, EXECUTE of a statement prepared elsewhere), the
 // lineage is `unknown` and every computed column counts as possibly any column.
-import { asList, asRecord, asString, nodeBody, stringItems, unwrapNode, type PgRecord } from './parse-tree.js';
+import { calledFunction, callEffect, parseRelationName } from './functions.js';
+import { asList, asRecord, asString, constantString, nodeBody, stringItems, unwrapNode, type PgRecord } from './parse-tree.js';
 
 /** A column a result value may be computed from, as the statement names it (lower case). */
 export interface SourceColumn {
@@ -41,7 +42,7 @@ export type OutputLineage =
 export const UNKNOWN_LINEAGE: OutputLineage = Object.freeze({ kind: 'unknown' });
 
 /** A relation of a FROM clause (or a CTE), as seen by the references of its query. */
-interface Relation {
+export interface Relation {
   /** The name references use: the alias, or the table's own name. */
   readonly name: string;
   /** For a table: its name; for a derived relation: undefined. */
@@ -51,11 +52,11 @@ interface Relation {
 }
 
 /** An entry as this module tracks it: named, and for a `*`, the tables it expands over. */
-interface NamedOutput extends Traced {
+export interface NamedOutput extends Traced {
   readonly name: string;
 }
 
-interface Traced extends OutputColumn {
+export interface Traced extends OutputColumn {
   /**
    * The tables whose columns a `*` stands for. At the top level those columns carry their table OIDs;
    * referenced from an enclosing query (`upper(s.card_number)` over `(SELECT * FROM customers) s`)
@@ -64,27 +65,51 @@ interface Traced extends OutputColumn {
   readonly starTables?: readonly string[];
 }
 
-interface Scope {
+export interface Scope {
   readonly relations: readonly Relation[];
   readonly ctes: ReadonlyMap<string, readonly NamedOutput[]>;
   readonly parent?: Scope;
 }
 
-const EMPTY_SCOPE: Scope = { relations: [], ctes: new Map() };
+export const EMPTY_SCOPE: Scope = { relations: [], ctes: new Map() };
+
+/**
+ * Told what a traversal passes besides result columns (value-flows.ts): calls to functions with
+ * effects, data-modifying statements inside WITH. While one watches, the clauses that compute no
+ * result column (WHERE, JOIN ... ON, GROUP BY, ORDER BY, ...) are walked too.
+ */
+export interface TraversalObserver {
+  effectfulCall(name: string, args: OutputColumn): void;
+  modifyingStatement(type: string, node: PgRecord, scope: Scope): void;
+}
+
+let observer: TraversalObserver | undefined;
 
 /**
  * The lineage of a statement's result (a top-level node as the parser returns it), or undefined
  * when the statement returns no rows of its own.
  */
 export function outputLineage(type: string, node: PgRecord): OutputLineage | undefined {
+  // A statement built to make the analysis explode (nested recursive CTEs re-analysed per level)
+  // gets the answer that masks every computed column.
+  return traverse(undefined, () => lineageOf(type, node), () => UNKNOWN_LINEAGE);
+}
+
+/**
+ * Runs `analyse` with a fresh work budget, `watching` told what the traversal passes; what
+ * `overBudget` returns when the statement takes more work than any real one.
+ */
+export function traverse<T>(watching: TraversalObserver | undefined, analyse: () => T, overBudget: () => T): T {
   budget = WORK_BUDGET;
+  const outer = observer;
+  observer = watching;
   try {
-    return lineageOf(type, node);
+    return analyse();
   } catch (error) {
-    // A statement built to make the analysis explode (nested recursive CTEs re-analysed per level)
-    // gets the answer that masks every computed column.
-    if (error === OVER_BUDGET) return UNKNOWN_LINEAGE;
+    if (error === OVER_BUDGET) return overBudget();
     throw error;
+  } finally {
+    observer = outer;
   }
 }
 
@@ -127,11 +152,13 @@ function known(columns: readonly OutputColumn[]): OutputLineage {
 
 // ── queries ─────────────────────────────────────────────────────────────────────────────────────
 
-function selectOutputs(select: PgRecord, outer: Scope): NamedOutput[] {
+export function selectOutputs(select: PgRecord, outer: Scope): NamedOutput[] {
   spend();
   const scope = withCtes(select, outer);
   const op = asString(select.op);
+  const ordering = [select.sortClause, select.limitCount, select.limitOffset];
   if (op !== undefined && op !== 'SETOP_NONE') {
+    if (observer) sweep(ordering, scope);
     // UNION / INTERSECT / EXCEPT: column i is column i of either side, named as on the left.
     const left = selectOutputs(nodeBody(select.larg) ?? {}, scope);
     const right = selectOutputs(nodeBody(select.rarg) ?? {}, scope);
@@ -143,7 +170,13 @@ function selectOutputs(select: PgRecord, outer: Scope): NamedOutput[] {
   const valuesLists = asList(select.valuesLists);
   if (valuesLists.length > 0) return valuesOutputs(valuesLists, scope);
   const local: Scope = { relations: fromRelations(asList(select.fromClause), scope), ctes: scope.ctes, parent: scope };
+  if (observer) sweep([select.whereClause, select.groupClause, select.havingClause, select.windowClause, select.distinctClause, ordering], local);
   return asList(select.targetList).map((target) => targetOutput(target, local));
+}
+
+/** Walks clauses that compute no result column, for what the observer is told of. */
+export function sweep(clauses: unknown, scope: Scope): void {
+  deepColumnRefs(clauses, scope);
 }
 
 function returningOutputs(statement: PgRecord): NamedOutput[] {
@@ -171,7 +204,7 @@ function valuesOutputs(lists: readonly unknown[], scope: Scope): NamedOutput[] {
 }
 
 /** The scope a query's body sees: its own WITH clause on top of the enclosing query's. */
-function withCtes(statement: PgRecord, outer: Scope): Scope {
+export function withCtes(statement: PgRecord, outer: Scope): Scope {
   const withClause = nodeBody(statement.withClause);
   const ctes = asList(withClause?.ctes);
   if (ctes.length === 0) return outer;
@@ -193,6 +226,7 @@ function withCtes(statement: PgRecord, outer: Scope): Scope {
       const name = asString(cte?.ctename)?.toLowerCase();
       if (!cte || name === undefined) continue;
       const query = unwrapNode(cte.ctequery);
+      if (observer && pass === 0 && query !== undefined && query[0] !== 'SelectStmt') observer.modifyingStatement(query[0], query[1], scope);
       const outputs = query === undefined ? [] : statementOutputs(query[0], query[1], scope);
       defined.set(name, renamed(outputs, stringItems(cte.aliascolnames)));
     }
@@ -201,7 +235,7 @@ function withCtes(statement: PgRecord, outer: Scope): Scope {
 }
 
 /** A CTE's or subquery's statement: a SELECT, or DML with RETURNING (a data-modifying CTE). */
-function statementOutputs(type: string, node: PgRecord, scope: Scope): NamedOutput[] {
+export function statementOutputs(type: string, node: PgRecord, scope: Scope): NamedOutput[] {
   if (type === 'SelectStmt') return selectOutputs(node, scope);
   if (asList(node.returningList).length > 0) return returningOutputs(node);
   return [];
@@ -213,7 +247,7 @@ function renamed(outputs: readonly NamedOutput[], names: readonly string[]): Nam
 
 // ── FROM ────────────────────────────────────────────────────────────────────────────────────────
 
-function fromRelations(items: readonly unknown[], scope: Scope): Relation[] {
+export function fromRelations(items: readonly unknown[], scope: Scope): Relation[] {
   const relations: Relation[] = [];
   // LATERAL items see the ones before them; seeing them all is the conservative reading.
   const visible = (): Scope => ({ relations, ctes: scope.ctes, parent: scope });
@@ -253,6 +287,7 @@ function collectRelation(item: unknown, scope: () => Scope, into: Relation[]): v
       collectRelation(body.larg, scope, inside);
       collectRelation(body.rarg, scope, inside);
       into.push(...inside);
+      if (observer) sweep(body.quals, { relations: inside, ctes: scope().ctes, parent: scope() });
       // `(a JOIN b) AS j(x, y)`: j's columns are a's and b's.
       if (alias) into.push(renamedRelation(alias.name, alias.columns, inside));
       return;
@@ -279,7 +314,7 @@ function renamedRelation(name: string, columns: readonly string[], inside: reado
   return { name, columns: [...columns.map((column) => ({ ...whole, name: column })), { name: '*', ...star }] };
 }
 
-function tableRelation(rangeVar: PgRecord): Relation {
+export function tableRelation(rangeVar: PgRecord): Relation {
   const table = asString(rangeVar.relname)?.toLowerCase() ?? '';
   return { name: aliasOf(rangeVar)?.name ?? table, table };
 }
@@ -330,7 +365,7 @@ function starOverRelations(relations: readonly Relation[]): Traced {
   return { ...merged, star: true, starTables: [...new Set([...(merged.starTables ?? []), ...tablesOf(relations)])] };
 }
 
-function expressionOutput(value: unknown, scope: Scope): OutputColumn {
+export function expressionOutput(value: unknown, scope: Scope): OutputColumn {
   return merge(false, deepColumnRefs(value, scope));
 }
 
@@ -354,6 +389,7 @@ function deepColumnRefs(value: unknown, scope: Scope): OutputColumn[] {
       // Its arguments are visited below; a built-in that reads a table by name adds that table.
       const read = tableReadingCall(node[1]);
       if (read !== undefined) found.push(read);
+      if (observer) observeCall(node[1], scope);
     }
     if (node?.[0] === 'SubLink') {
       // A scalar, ARRAY or EXISTS subquery: its result is part of the value.
@@ -398,16 +434,18 @@ function tableReadingCall(call: PgRecord): OutputColumn | undefined {
   return table === undefined ? ANY_COLUMN : { star: false, sources: [], wholeRows: [table], ...(STATISTICS_VALUE_COLUMNS.has(table) ? { unknown: true } : {}) };
 }
 
+/** Tells the observer of a call to a function that does more than read, with what its arguments come from. */
+function observeCall(call: PgRecord, scope: Scope): void {
+  const effect = callEffect(call);
+  if (effect === undefined || effect.operation === 'read') return;
+  const name = calledFunction(call);
+  observer!.effectfulCall(name ? `${name.schema ? `${name.schema}.` : ''}${name.name}` : '?', expressionOutput(call.args, scope));
+}
+
 /** The relation a string literal names as a regclass (`'public."Customers"'` → `customers`), lower case. */
 function literalRelationName(argument: unknown): string | undefined {
-  let node = unwrapNode(argument);
-  while (node?.[0] === 'TypeCast') node = unwrapNode(node[1].arg);
-  const text = node?.[0] === 'A_Const' ? asString(nodeBody(node[1].sval)?.sval) : undefined;
-  if (text === undefined) return undefined;
-  // The last dotted part; a quoted part may hold dots and doubled quotes.
-  const parts = [...text.trim().matchAll(/"((?:[^"]|"")*)"|([^."]+)/g)].map((match) => match[1]?.replace(/""/g, '"') ?? match[2]!.trim());
-  const last = parts.at(-1);
-  return last === undefined || last === '' ? undefined : last.toLowerCase();
+  const text = constantString(argument);
+  return text === undefined ? undefined : parseRelationName(text)?.name.toLowerCase();
 }
 
 /**
@@ -522,7 +560,7 @@ function wholeRowsOf(relations: readonly Relation[], fallback: string | undefine
   return merge(false, [{ star: false, sources: merged.sources, wholeRows: [...new Set(wholeRows)], ...(merged.unknown ? { unknown: true } : {}) }]);
 }
 
-function merge(star: boolean, columns: readonly Traced[]): Traced {
+export function merge(star: boolean, columns: readonly Traced[]): Traced {
   const sources = new Map<string, SourceColumn>();
   const wholeRows = new Set<string>();
   const starTables = new Set<string>();

@@ -1,6 +1,8 @@
 // Reading libpg-query's JSON parse tree: nodes come wrapped in their type name (`{SelectStmt: {...}}`)
 // or bare where the parser types a field; these helpers unwrap them without trusting their shape.
 
+import type { QualifiedName } from './operations.js';
+
 export type PgRecord = Readonly<Record<string, unknown>>;
 
 export function asRecord(value: unknown): PgRecord | undefined {
@@ -49,4 +51,20 @@ export function stringItems(list: unknown): string[] {
     if (text !== undefined) items.push(text);
   }
   return items;
+}
+
+/** `schema.name` or `name` from a dotted list's parts (the last two count). */
+export function qualifiedName(parts: readonly string[]): QualifiedName | undefined {
+  if (parts.length === 0) return undefined;
+  const name = parts[parts.length - 1];
+  return parts.length === 1 ? { name } : { schema: parts[parts.length - 2], name };
+}
+
+/** The text of a string constant, through casts (`'s'::regclass`); undefined for anything else. */
+export function constantString(value: unknown): string | undefined {
+  const node = unwrapNode(value);
+  if (node === undefined) return undefined;
+  if (node[0] === 'TypeCast') return constantString(node[1].arg);
+  if (node[0] !== 'A_Const') return undefined;
+  return asString(asRecord(node[1].sval)?.sval);
 }

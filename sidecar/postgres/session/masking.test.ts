@@ -329,6 +329,65 @@ describe('computed columns (what a column rule names, reached through expression
   });
 });
 
+describe('writes that would take masked values where masking does not follow them', () => {
+  const refused = (error: unknown) => error as pg.DatabaseError;
+
+  it('refuses copying a masked column into an unmasked one, a setting or a notification, and allows what stays masked', async () => {
+    const before = await metricSum(f.metrics.blocked, { rule: 'masking/write-through' });
+    const { client, received } = await tappedClient();
+    try {
+      for (const sql of [
+        'UPDATE customers SET notes = card_number WHERE id = 1',
+        'INSERT INTO customers (name, email, notes) SELECT name, email, card_number FROM customers WHERE id = 1',
+        "SELECT set_config('app.kept', email, false) FROM customers WHERE id = 1",
+        "SELECT count(*) FROM customers WHERE pg_notify('leak', email) IS NULL",
+      ]) {
+        const error = await client.query(sql).then(() => undefined, refused);
+        expect({ sql, code: error?.code, detail: error?.detail }).toEqual({ sql, code: '42501', detail: 'Denied by Gatehouse policy: masking/write-through.' });
+        expect(error?.message).toMatch(/^gatehouse: values of masked customers\.(card_number|email) \((redact|hash)\) would be/);
+      }
+      // Nothing ran: the notes and the row count are as they were.
+      expect(await f.adminPsql("SELECT notes FROM customers WHERE id = 1")).toBe('prefers email');
+      expect(await f.adminPsql('SELECT count(*) FROM customers')).toBe('3');
+      // Into the same column, or with no masked value at all: allowed.
+      await client.query("UPDATE customers SET card_number = replace(card_number, '-', ' '), notes = upper(notes) WHERE id = 2");
+      await client.query("UPDATE customers SET card_number = '5500-0000-0000-0004', notes = 'paid with card 4012888888881881 last time' WHERE id = 2");
+      expect(leaked(received())).toEqual([]);
+    } finally {
+      await client.end();
+    }
+    expect(await metricSum(f.metrics.blocked, { rule: 'masking/write-through' })).toBe(before + 4);
+  });
+
+  it('refuses copies and renames that would unmask, and allows those the rules still cover', async () => {
+    await f.reload(RULES.replace('operations: [read, write, transaction, session]', 'operations: [read, write, transaction, session, ddl]'));
+    const { client, received } = await tappedClient();
+    try {
+      for (const sql of [
+        'CREATE TABLE customer_copy AS SELECT * FROM customers',
+        'CREATE TABLE card_copy AS SELECT card_number AS c FROM customers',
+        'ALTER TABLE customers RENAME COLUMN card_number TO cc',
+        'ALTER TABLE customers RENAME TO people',
+        'CREATE VIEW cards AS SELECT id, card_number AS c FROM customers',
+      ]) {
+        const error = await client.query(sql).then(() => undefined, refused);
+        expect({ sql, detail: error?.detail }).toEqual({ sql, detail: 'Denied by Gatehouse policy: masking/write-through.' });
+      }
+      // orders has no masked column; `email` masks a column of that name in any table, the view's too.
+      await client.query('CREATE TABLE orders_copy AS SELECT * FROM orders');
+      await client.query('CREATE VIEW contacts AS SELECT id, email FROM customers');
+      const contact = await client.query('SELECT email FROM contacts WHERE id = 1');
+      expect(contact.rows[0].email).toMatch(/^\[HASH:[0-9a-f]{20}\]$/);
+      expect(leaked(received())).toEqual([]);
+      expect(await f.adminPsql("SELECT string_agg(relname, ',' ORDER BY relname) FROM pg_class WHERE relname IN ('customer_copy', 'card_copy', 'people', 'cards', 'orders_copy', 'contacts')")).toBe('contacts,orders_copy');
+    } finally {
+      await client.end();
+      await f.adminPsql('DROP VIEW IF EXISTS contacts; DROP TABLE IF EXISTS orders_copy');
+      await f.reload(RULES);
+    }
+  });
+});
+
 describe('large results', () => {
   const BIG = "SELECT i, '4111 1111 1111 1111' AS card_number, repeat('x', 900) AS filler FROM generate_series(1, 100000) AS i";
 

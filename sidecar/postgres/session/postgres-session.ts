@@ -67,6 +67,7 @@ import { filterStartupParameters } from './startup-parameters.js';
 import { describeDeciders, statementFingerprint, type ApprovalDecision, type ApprovalRequest } from '../../../api/approvals/approval-service.js';
 import type { StatementApprovals } from '../../approvals/statement-approvals.js';
 import { setChunkHandler } from '../../net/direct-reads.js';
+import { writeThroughRefusal } from './write-through.js';
 
 export interface SessionLimits {
   /** Largest client message accepted, in bytes. */
@@ -207,6 +208,7 @@ export class PostgresSession {
     this.judge = new StatementJudge(
       deps.resource, deps.classifier, (name) => this.statements.get(name)?.classification, deps.approvals !== undefined,
       () => deps.recorder.unhealthySince?.(),
+      (state, classification) => writeThroughRefusal(classification, state.masker, this.columnIndex, state.catalog === this.indexCatalog),
     );
   }
 

@@ -1,8 +1,9 @@
 // Decides what one session asks the server to run — SQL text (Query, Parse), a prepared statement
 // at Bind, a FunctionCall — against the resource state in force at that very moment (so a policy
 // reload applies to the next message), and turns every outcome the session must refuse into a
-// denial: deny, require-approval while approvals are unavailable, COPY out of masked tables, and
-// whatever the sidecar cannot judge at all. With approvals available, require-approval is `held`.
+// denial: deny, require-approval while approvals are unavailable, COPY out of masked tables, writes
+// that would take masked values where masking does not follow them, and whatever the sidecar cannot
+// judge at all. With approvals available, require-approval is `held`.
 import { GatehouseError, isGatehouseError } from '../../../api/errors.js';
 import type { Decision } from '../../../api/policy/decision.js';
 import type { SqlClassifier } from '../../../api/sql/classify.js';
@@ -10,6 +11,7 @@ import type { ClassifiedStatement, QualifiedName, SqlAccess, SqlClassification }
 import type { Denial } from './denial.js';
 import type { StatementRecord } from './prepared-statements.js';
 import type { PostgresResourceHandle, PostgresResourceState } from './resource-state.js';
+import { WRITE_THROUGH } from './write-through.js';
 
 export interface Judgement {
   readonly decision: Decision;
@@ -76,6 +78,8 @@ export class StatementJudge {
     private readonly approvalsAvailable = false,
     /** Since when recording has been failing (epoch ms), for policies in `sync` recording mode. */
     private readonly recordingFailingSince: () => number | undefined = () => undefined,
+    /** Why statements would take masked values where masking does not follow them (write-through.ts). */
+    private readonly writeThrough: (state: PostgresResourceState, classification: SqlClassification | undefined) => string | undefined = () => undefined,
   ) {}
 
   /** SQL text of a Query or a Parse. */
@@ -173,7 +177,7 @@ export class StatementJudge {
   }
 
   private judged(state: PostgresResourceState, decision: Decision, classification: SqlClassification | undefined): Judgement {
-    const denial = denialFor(state, decision, classification, this.approvalsAvailable);
+    const denial = denialFor(state, decision, classification, this.approvalsAvailable) ?? this.writeThroughDenial(state, decision, classification);
     const guardCopyOut = !denial && maskedCopies(state, classification).some((statement) => statement.operation === 'write');
     const held = !denial && decision.effect === 'require-approval';
     return {
@@ -184,6 +188,12 @@ export class StatementJudge {
       ...(guardCopyOut ? { guardCopyOut } : {}),
       ...(held ? { held } : {}),
     };
+  }
+
+  private writeThroughDenial(state: PostgresResourceState, decision: Decision, classification: SqlClassification | undefined): Denial | undefined {
+    if (decision.effect === 'deny' || !state.masker.masksColumns) return undefined;
+    const note = this.writeThrough(state, classification);
+    return note === undefined ? undefined : { decision, note, blockedBy: WRITE_THROUGH };
   }
 
   private noAccess(): Judgement {
