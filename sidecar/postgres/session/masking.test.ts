@@ -329,6 +329,26 @@ describe('computed columns (what a column rule names, reached through expression
   });
 });
 
+describe('notifications', () => {
+  it('masks what another session notifies: members named like a masked column, and detected values', async () => {
+    const { client, received } = await tappedClient();
+    try {
+      const payloads: string[] = [];
+      client.on('notification', (message) => payloads.push(message.payload ?? ''));
+      await client.query('LISTEN customer_changed');
+      // Sent straight to the server, as a trigger or another application would.
+      await f.adminPsql("SELECT pg_notify('customer_changed', row_to_json(c)::text) FROM customers c WHERE id = 1");
+      await f.adminPsql("NOTIFY customer_changed, 'card 4012888888881881 used by 2'");
+      await eventually(async () => payloads.length === 2);
+      expect(JSON.parse(payloads[0]!)).toEqual({ id: 1, name: 'Ada Lovelace', email: expect.stringMatching(/^\[HASH:[0-9a-f]{20}\]$/), card_number: '[REDACTED]', notes: 'prefers email' });
+      expect(payloads[1]).toBe('card ************1881 used by 2');
+      expect(leaked(received())).toEqual([]);
+    } finally {
+      await client.end();
+    }
+  });
+});
+
 describe('writes that would take masked values where masking does not follow them', () => {
   const refused = (error: unknown) => error as pg.DatabaseError;
 

@@ -1,7 +1,10 @@
 // What of a server error or notice a client may see while masking rules are in force.
 import { createMasker } from '../../masking/masker.js';
 import type { PgNotice } from '../protocol/notice-fields.js';
-import { maskNotice, withholdQuotedValues, WITHHELD_DETAIL, WITHHELD_MESSAGE } from './message-masking.js';
+import { encodeBackendMessage } from '../protocol/backend-encoders.js';
+import { decodeBackendMessage } from '../protocol/backend-messages.js';
+import type { Frame } from '../protocol/frame-splitter.js';
+import { maskNotice, maskNotificationFrame, withholdQuotedValues, WITHHELD_DETAIL, WITHHELD_MESSAGE } from './message-masking.js';
 
 const error = (fields: Partial<PgNotice> & { code: string; message: string }): PgNotice => ({ severity: 'ERROR', ...fields });
 
@@ -58,5 +61,22 @@ describe('maskNotice', () => {
     expect(columns?.message).toBe('invalid input syntax for type integer: "[REDACTED]"');
     expect(maskNotice(createMasker([]), cast)).toBeUndefined();
     expect(maskNotice(createMasker([{ columns: ['name'] }]), error({ code: '42P01', message: 'relation "x" does not exist' }))).toBeUndefined();
+  });
+});
+
+describe('maskNotificationFrame', () => {
+  const frameOf = (raw: Buffer): Frame => ({ type: raw[0]!, payload: raw.subarray(5), raw });
+  const notification = (payload: string) => frameOf(encodeBackendMessage({ kind: 'NotificationResponse', processId: 7, channel: 'ch', payload }));
+  const payloadOf = (raw: Buffer | undefined) => {
+    const message = raw === undefined ? undefined : decodeBackendMessage(frameOf(raw));
+    return message?.kind === 'NotificationResponse' ? message.payload : undefined;
+  };
+  const masker = createMasker([{ columns: ['customers.name'] }]);
+
+  it('masks JSON members named like a masked column at any depth, and leaves other payloads alone', () => {
+    expect(payloadOf(maskNotificationFrame(masker, notification('[{"id":1,"row":{"name":"Ada","n":2}}]')))).toBe('[{"id":1,"row":{"name":"[REDACTED]","n":2}}]');
+    expect(maskNotificationFrame(masker, notification('{"id":1,"name":null}'))).toBeUndefined();
+    expect(maskNotificationFrame(masker, notification('name: Ada'))).toBeUndefined();
+    expect(maskNotificationFrame(masker, notification('{"name": broken'))).toBeUndefined();
   });
 });

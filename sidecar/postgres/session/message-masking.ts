@@ -2,7 +2,7 @@
 // recording keeps of client messages (statement text, parameters). Pure functions of the masker:
 // the session decides when they apply, these decide what the bytes become.
 import type { Masker, ColumnPlan } from '../../masking/masker.js';
-import { encodeEditedDataRow } from '../protocol/backend-encoders.js';
+import { encodeBackendMessage, encodeEditedDataRow } from '../protocol/backend-encoders.js';
 import { DataRowEdits } from '../protocol/data-row-edits.js';
 import type { FrameAllocator } from '../protocol/frame-batch.js';
 import { DataRowCells, decodeBackendMessage } from '../protocol/backend-messages.js';
@@ -145,6 +145,53 @@ export function maskNoticeFrame(masker: Masker, frame: Frame, encode: (notice: P
   if (message.kind !== 'ErrorResponse' && message.kind !== 'NoticeResponse') return undefined;
   const masked = maskNotice(masker, noticeFromFields(message.fields));
   return masked === undefined ? undefined : encode(masked);
+}
+
+/**
+ * A NotificationResponse as a client may see it. Payloads are whatever the notifying session sent,
+ * often a row a trigger serialised (`pg_notify('changed', row_to_json(NEW)::text)`): in a JSON payload,
+ * members named like a column a rule masks get that rule's strategy (their table unknown, so a
+ * `table.column` rule counts by the column's name), at any depth; then detected values are masked in
+ * the whole text. Undefined when nothing changes.
+ */
+export function maskNotificationFrame(masker: Masker, frame: Frame): Buffer | undefined {
+  if (!masker.active) return undefined;
+  const message = decodeBackendMessage(frame);
+  if (message.kind !== 'NotificationResponse') return undefined;
+  let payload = masker.masksColumns ? maskJsonMembers(masker, message.payload) ?? message.payload : message.payload;
+  const plan = anonymousPlan(masker);
+  if (plan) payload = masker.maskValue(plan, payload).value;
+  return payload === message.payload ? undefined : encodeBackendMessage({ ...message, payload });
+}
+
+/** A JSON text with the members a column rule names masked; undefined when it is not JSON or nothing changed. */
+function maskJsonMembers(masker: Masker, text: string): string | undefined {
+  const start = text.trimStart()[0];
+  if (start !== '{' && start !== '[') return undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  let changed = false;
+  const visit = (node: unknown, depth: number): unknown => {
+    if (depth > 64 || typeof node !== 'object' || node === null) return node;
+    if (Array.isArray(node)) return node.map((item) => visit(item, depth + 1));
+    const out: Record<string, unknown> = {};
+    for (const [key, member] of Object.entries(node)) {
+      const plan = member === null ? undefined : masker.planColumn({ name: key });
+      if (plan?.strategy !== undefined) {
+        out[key] = masker.maskValue(plan, typeof member === 'string' ? member : JSON.stringify(member)).value;
+        changed = true;
+      } else {
+        out[key] = visit(member, depth + 1);
+      }
+    }
+    return out;
+  };
+  const masked = visit(value, 0);
+  return changed ? JSON.stringify(masked) : undefined;
 }
 
 /** A text or CSV CopyData frame with detected values masked; undefined when nothing changed. */

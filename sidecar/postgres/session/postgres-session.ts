@@ -47,7 +47,7 @@ import {
   sidecarError,
   type Denial,
 } from './denial.js';
-import { anonymousPlan, DataRowMasker, maskCopyDataFrame, maskForRecord, maskNotice, maskNoticeFrame } from './message-masking.js';
+import { anonymousPlan, DataRowMasker, maskCopyDataFrame, maskForRecord, maskNotice, maskNoticeFrame, maskNotificationFrame } from './message-masking.js';
 import {
   PendingRequests,
   formatsFor,
@@ -832,6 +832,8 @@ export class PostgresSession {
         return this.copyOut?.withheld ? null : undefined;
       case 0x4e: // N NoticeResponse
         return this.state?.masker.active ? maskNoticeFrame(this.state.masker, frame, encodeNoticeResponse) : undefined;
+      case 0x41: // A NotificationResponse
+        return this.state?.masker.active ? maskNotificationFrame(this.state.masker, frame) : undefined;
       default:
         return undefined;
     }
