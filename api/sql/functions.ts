@@ -290,6 +290,18 @@ export function callEffect(call: PgRecord): FunctionEffect | undefined {
 }
 
 /**
+ * The name (lower case) of a called function the catalog here does not know as a built-in: a user's
+ * function, an extension's, or a built-in missing from the catalog. What it returns is not in the
+ * statement's text (`SELECT card_of(42)` may read any table); undefined for known built-ins.
+ */
+export function opaqueFunctionName(call: PgRecord): string | undefined {
+  const fn = calledFunction(call);
+  if (fn === undefined) return undefined;
+  const lower = fn.name.toLowerCase();
+  return isBuiltinSpelling(fn) && builtinEffect(lower, []) !== undefined ? undefined : lower;
+}
+
+/**
  * Whether a name can resolve to a built-in: unqualified or in pg_catalog (searched first), and in
  * lower case. Built-ins are all lower case, so a quoted "LOWER" can only be someone's own function.
  */

@@ -79,12 +79,26 @@ describe('outputLineage: what each result column is computed from', () => {
       "SELECT cursor_to_xml('c', 10, true, false, '')",
       "SELECT query_to_xml('SELECT 1', true, false, '')",
       "SELECT * FROM ts_stat('SELECT v FROM docs')",
+      "SELECT t.word FROM ts_stat('SELECT v FROM docs') t",
     ]) {
       const result = lineage(sql);
       expect(result?.kind === 'known' && result.columns.every((column) => column.unknown === true)).toBe(true);
     }
     // Its schema alone reads no values.
     expect(summary("SELECT table_to_xmlschema('customers', true, false, '')")).toEqual(['']);
+  });
+
+  it('names the functions whose bodies the statement does not show, and not known built-ins', () => {
+    const functions = (sql: string) => {
+      const result = lineage(sql);
+      return result?.kind === 'known' ? result.columns.map((column) => [...(column.functions ?? [])].sort()) : [];
+    };
+    expect(functions('SELECT card_of(42), upper(app.name_of(o.id)), lower(\'x\'), count(*) FROM orders o GROUP BY o.id')).toEqual([['card_of'], ['name_of'], [], []]);
+    expect(functions('SELECT * FROM customer_rows(1)')).toEqual([['customer_rows']]);
+    expect(functions('SELECT r.n FROM customer_rows(1) AS r(i, n)')).toEqual([['customer_rows']]);
+    expect(functions('SELECT (SELECT mask_me(c.email) FROM customers c LIMIT 1)')).toEqual([['mask_me']]);
+    // A quoted upper-case name is never a built-in; a schema other than pg_catalog neither.
+    expect(functions('SELECT "LOWER"(\'x\'), app.lower(\'x\'), pg_catalog.lower(\'x\')')).toEqual([['lower'], ['lower'], []]);
   });
 
   it('counts the statistics catalogs\' sampled values as any column, however they are reached', () => {

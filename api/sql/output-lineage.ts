@@ -10,7 +10,7 @@
 // inside an expression, a bare relation name) names the relation instead. Where the result's
 // columns cannot be known from the text (FETCH, EXECUTE of a statement prepared elsewhere), the
 // lineage is `unknown` and every computed column counts as possibly any column.
-import { calledFunction, callEffect, parseRelationName } from './functions.js';
+import { calledFunction, callEffect, opaqueFunctionName, parseRelationName } from './functions.js';
 import { asList, asRecord, asString, constantString, nodeBody, stringItems, unwrapNode, type PgRecord } from './parse-tree.js';
 
 /** A column a result value may be computed from, as the statement names it (lower case). */
@@ -32,6 +32,11 @@ export interface OutputColumn {
    * (`database_to_xml`, `table_to_xml($1)`), or a statistics view's sampled values (`pg_stats`).
    */
   readonly unknown?: true;
+  /**
+   * Functions the statement calls whose bodies it does not show (a user's `card_of(42)`), by lower-case
+   * name, whose results are part of the value: what they read is the catalog's to tell.
+   */
+  readonly functions?: readonly string[];
 }
 
 export type OutputLineage =
@@ -147,7 +152,10 @@ function lineageOf(type: string, node: PgRecord): OutputLineage | undefined {
 }
 
 function known(columns: readonly OutputColumn[]): OutputLineage {
-  return { kind: 'known', columns: columns.map(({ star, sources, wholeRows, unknown }) => ({ star, sources, wholeRows, ...(unknown ? { unknown } : {}) })) };
+  return {
+    kind: 'known',
+    columns: columns.map(({ star, sources, wholeRows, unknown, functions }) => ({ star, sources, wholeRows, ...(unknown ? { unknown } : {}), ...(functions ? { functions } : {}) })),
+  };
 }
 
 // ── queries ─────────────────────────────────────────────────────────────────────────────────────
@@ -389,6 +397,8 @@ function deepColumnRefs(value: unknown, scope: Scope): OutputColumn[] {
       // Its arguments are visited below; a built-in that reads a table by name adds that table.
       const read = tableReadingCall(node[1]);
       if (read !== undefined) found.push(read);
+      const opaque = opaqueFunctionName(node[1]);
+      if (opaque !== undefined) found.push({ star: false, sources: [], wholeRows: [], functions: [opaque] });
       if (observer) observeCall(node[1], scope);
     }
     if (node?.[0] === 'SubLink') {
@@ -410,7 +420,7 @@ function deepColumnRefs(value: unknown, scope: Scope): OutputColumn[] {
  * schema, the database, a query in a string). Matched by name whatever the schema: a user function
  * of the same name counts too.
  */
-const TABLE_READING_FUNCTIONS: ReadonlyMap<string, 'table' | 'any'> = new Map([
+export const TABLE_READING_FUNCTIONS: ReadonlyMap<string, 'table' | 'any'> = new Map([
   ['table_to_xml', 'table'],
   ['table_to_xml_and_xmlschema', 'table'],
   ['cursor_to_xml', 'any'],
@@ -518,10 +528,10 @@ function derivedColumns(scope: Scope, qualifier: string | undefined, column: str
         if (named.length > 0) return named;
         // A relation with a `*` column (a function, `SELECT *`) may hold a column of any name: the
         // column of that name of each table the `*` covers, and whatever else the `*` computes.
-        return relation.columns!.filter((output) => output.star).map((star) => ({
+        return relation.columns!.filter((output) => output.star).map(({ starTables, ...star }) => ({
+          ...star,
           star: false,
-          sources: [...star.sources, ...(star.starTables ?? []).map((table) => ({ table, column }))],
-          wholeRows: star.wholeRows,
+          sources: [...star.sources, ...(starTables ?? []).map((table) => ({ table, column }))],
         }));
       });
     if (matches.length > 0) return matches;
@@ -557,15 +567,18 @@ function wholeRowsOf(relations: readonly Relation[], fallback: string | undefine
   const merged = merge(false, derived);
   // A derived relation's `*` columns are whole rows of the tables it covers.
   const wholeRows = [...merged.wholeRows, ...(merged.starTables ?? []), ...tablesOf(relations), ...(relations.length === 0 && fallback !== undefined ? [fallback] : [])];
-  return merge(false, [{ star: false, sources: merged.sources, wholeRows: [...new Set(wholeRows)], ...(merged.unknown ? { unknown: true } : {}) }]);
+  const { starTables: _tables, ...values } = merged;
+  return merge(false, [{ ...values, star: false, wholeRows: [...new Set(wholeRows)] }]);
 }
 
 export function merge(star: boolean, columns: readonly Traced[]): Traced {
   const sources = new Map<string, SourceColumn>();
   const wholeRows = new Set<string>();
   const starTables = new Set<string>();
+  let functions: Set<string> | undefined;
   let unknown = false;
   for (const column of columns) {
+    if (column.functions) for (const name of column.functions) (functions ??= new Set()).add(name);
     for (const source of column.sources) {
       sources.set(`${source.table ?? ''}.${source.column}`, source);
       unknown ||= holdsSampledValues(source.table, source.column);
@@ -577,6 +590,12 @@ export function merge(star: boolean, columns: readonly Traced[]): Traced {
     for (const table of column.starTables ?? []) starTables.add(table);
     unknown ||= column.unknown === true;
   }
-  const merged: Traced = { star, sources: [...sources.values()], wholeRows: [...wholeRows], ...(unknown ? { unknown: true } : {}) };
+  const merged: Traced = {
+    star,
+    sources: [...sources.values()],
+    wholeRows: [...wholeRows],
+    ...(unknown ? { unknown: true } : {}),
+    ...(functions ? { functions: [...functions] } : {}),
+  };
   return starTables.size > 0 ? { ...merged, starTables: [...starTables] } : merged;
 }

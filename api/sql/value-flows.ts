@@ -74,7 +74,7 @@ export function valueFlows(type: string, node: PgRecord): readonly ValueFlow[] {
 }
 
 function carriesColumns(column: OutputColumn): boolean {
-  return column.sources.length > 0 || column.wholeRows.length > 0 || column.unknown === true;
+  return column.sources.length > 0 || column.wholeRows.length > 0 || column.unknown === true || (column.functions?.length ?? 0) > 0;
 }
 
 function statementFlows(type: string, node: PgRecord, outer: Scope, found: ValueFlow[]): void {
@@ -271,5 +271,5 @@ function tableName(rangeVar: PgRecord | undefined): string | undefined {
 /** What an entry's values are computed from, a `*`'s tables counted as whole rows. */
 function valuesOf(entry: Traced): OutputColumn {
   const wholeRows = [...new Set([...entry.wholeRows, ...(entry.starTables ?? [])])];
-  return { star: false, sources: entry.sources, wholeRows, ...(entry.unknown ? { unknown: true } : {}) };
+  return { star: false, sources: entry.sources, wholeRows, ...(entry.unknown ? { unknown: true } : {}), ...(entry.functions ? { functions: entry.functions } : {}) };
 }

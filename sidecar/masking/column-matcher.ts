@@ -37,12 +37,20 @@ export interface ResultColumn {
   readonly derivedFrom?: ColumnLineage;
 }
 
-/** What a computed result column is computed from; `unknown` when the statement does not say (FETCH, EXECUTE). */
+/**
+ * What a computed result column is computed from; `unknown` when the statement does not say (FETCH,
+ * EXECUTE, a built-in reading a table it does not name, a statistics view's sampled values).
+ */
 export interface ColumnLineage {
   readonly sources: readonly SourceColumn[];
   /** Relations a whole row of which is in the value: any column rule for them applies. */
   readonly wholeRows: readonly string[];
   readonly unknown?: boolean;
+  /**
+   * Functions whose results are in the value, by name, for the catalog to resolve into what they read
+   * (column-catalog.ts); one still here when a column is matched counts as possibly any column.
+   */
+  readonly functions?: readonly string[];
 }
 
 /** One detector to scan with, and the strategy for what it finds. */
@@ -124,7 +132,7 @@ export function compileColumnGlob(glob: string): ColumnTest {
     const lineage = column.derivedFrom;
     if (lineage === undefined) return false;
     // A computed column the statement does not explain could be any column.
-    if (lineage.unknown === true) return true;
+    if (lineage.unknown === true || (lineage.functions !== undefined && lineage.functions.length > 0)) return true;
     return lineage.sources.some((source) => matchesColumn(source.column.toLowerCase()) && matchesTableOf(source.table))
       || lineage.wholeRows.some((relation) => matchesTableOf(relation));
   };

@@ -1,5 +1,5 @@
 import { loadSqlParser } from '../../../api/sql/classify.js';
-import { columnKey, viewColumns } from './column-catalog.js';
+import { columnKey, functionCatalog, resolveLineage, viewColumns, type ColumnIndex } from './column-catalog.js';
 
 beforeAll(async () => {
   await loadSqlParser();
@@ -115,5 +115,48 @@ describe('throughViews', () => {
 
   it('is absent when the database has no views', () => {
     expect(viewColumns([]).throughViews).toBeUndefined();
+  });
+});
+
+describe('functionCatalog', () => {
+  /** functionQuery's rows: every name, and language and body for those that may reach a masked column. */
+  const rows = [
+    ['card_of', 'sql', 'SELECT card_number FROM public.Customers WHERE id = $1'],
+    ['both', 'plpgsql', 'BEGIN RETURN (SELECT 1 FROM orders) || card_of(1) || customer_cards_id(); END'],
+    ['customer_cards_id', 'sql', 'SELECT id FROM customer_cards LIMIT 1'],
+    ['dynamic', 'plpgsql', "BEGIN EXECUTE 'SELECT 1'; END"],
+    ['py', 'plpython3u', 'return 1'],
+    ['ping', 'plpgsql', 'BEGIN RETURN pong(); END'],
+    ['pong', 'plpgsql', 'BEGIN RETURN ping() || (SELECT notes FROM customers LIMIT 1); END'],
+    ['odd', 'sql', 'SELECT 1'],
+    ['lower', null, null],
+    ['harmless', null, null],
+  ] as string[][];
+  const catalog = functionCatalog(rows, ['customers', 'customer_cards', 'Orders']);
+
+  it('gives each function the relations its body names, and what the functions it names return', () => {
+    expect(catalog.reads.get('card_of')).toEqual({ sources: [], wholeRows: ['customers'] });
+    expect([...catalog.reads.get('both')!.wholeRows].sort()).toEqual(['customer_cards', 'customers', 'orders']);
+    // Functions that name each other: both get both.
+    expect(catalog.reads.get('ping')?.wholeRows).toEqual(['customers']);
+    expect(catalog.reads.get('pong')?.wholeRows).toEqual(['customers']);
+  });
+
+  it('counts dynamic SQL, other languages and bodies naming nothing it can find as any column', () => {
+    expect(catalog.reads.get('dynamic')?.unknown).toBe(true);
+    expect(catalog.reads.get('py')?.unknown).toBe(true);
+    expect(catalog.reads.get('odd')?.unknown).toBe(true);
+    expect(catalog.known.has('harmless')).toBe(true);
+    expect(catalog.reads.has('harmless')).toBe(false);
+  });
+
+  it('resolves a lineage through functions, then views; a function it never saw is any column', () => {
+    const index: ColumnIndex = Object.assign(viewColumns(CARDS), { functions: catalog });
+    const resolved = resolveLineage(index, { sources: [{ column: 'x' }], wholeRows: [], functions: ['customer_cards_id', 'harmless'] });
+    // customer_cards is a view: its columns are followed to the table columns they come from.
+    expect(resolved.sources).toEqual(expect.arrayContaining([{ column: 'x' }, { table: 'customers', column: 'card_number' }]));
+    expect(resolved.functions).toBeUndefined();
+    expect(resolveLineage(index, { sources: [], wholeRows: [], functions: ['harmless'] })).toEqual({ sources: [], wholeRows: [] });
+    expect(resolveLineage(index, { sources: [], wholeRows: [], functions: ['created_since'] }).unknown).toBe(true);
   });
 });

@@ -7,7 +7,7 @@
 // own upstream connection before the app gets it.
 import { classifySql } from '../../../api/sql/classify.js';
 import type { QualifiedName } from '../../../api/sql/operations.js';
-import { STATISTICS_VALUE_COLUMNS, type OutputColumn, type SourceColumn as LineageSource } from '../../../api/sql/output-lineage.js';
+import { STATISTICS_VALUE_COLUMNS, TABLE_READING_FUNCTIONS, type OutputColumn, type SourceColumn as LineageSource } from '../../../api/sql/output-lineage.js';
 import type { ColumnLineage } from '../../masking/column-matcher.js';
 import type { UpstreamConnection } from '../upstream/upstream-connection.js';
 import { decodeBackendMessage } from '../protocol/backend-messages.js';
@@ -28,11 +28,14 @@ export interface ColumnIndex extends ReadonlyMap<string, SourceColumn> {
    * (`upper(v.cc)` over a view); absent when the database has no views.
    */
   readonly throughViews?: (lineage: ColumnLineage) => ColumnLineage;
+  /** What functions may return (resolveLineage); absent when no catalog lookup was made. */
+  readonly functions?: FunctionCatalog;
 }
 
 /** The column index as the catalog builds it. */
 class CatalogIndex extends Map<string, SourceColumn> implements ColumnIndex {
   throughViews?: (lineage: ColumnLineage) => ColumnLineage;
+  functions?: FunctionCatalog;
 }
 
 export function columnKey(tableOid: number, attribute: number): string {
@@ -79,6 +82,23 @@ function columnPatterns(columnGlobs: readonly string[]): string {
  */
 export function viewQuery(columnGlobs: readonly string[]): string {
   return [
+    reachingRelations(columnGlobs),
+    'SELECT c.oid::int8, n.nspname, c.relname, pg_catalog.pg_get_viewdef(c.oid),',
+    '(SELECT pg_catalog.json_agg(a.attname ORDER BY a.attnum)::text FROM pg_catalog.pg_attribute a',
+    'WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped)',
+    'FROM pg_catalog.pg_class c',
+    'JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace',
+    "WHERE c.relkind IN ('v','m') AND n.nspname NOT IN ('pg_catalog', 'information_schema')",
+    'AND c.oid IN (SELECT oid FROM reaching)',
+  ].join(' ');
+}
+
+/**
+ * `WITH RECURSIVE reaching(oid) AS (...)`: the relations with a column a masking glob names, and the
+ * views that read them, directly or through other views (pg_depend of their rewrite rules).
+ */
+function reachingRelations(columnGlobs: readonly string[]): string {
+  return [
     'WITH RECURSIVE reaching(oid) AS (',
     'SELECT a.attrelid FROM pg_catalog.pg_attribute a',
     `WHERE a.attnum > 0 AND NOT a.attisdropped AND a.attname ILIKE ANY (${columnPatterns(columnGlobs)})`,
@@ -88,14 +108,140 @@ export function viewQuery(columnGlobs: readonly string[]): string {
     'JOIN reaching ON reaching.oid = d.refobjid',
     "WHERE d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass AND d.refclassid = 'pg_catalog.pg_class'::pg_catalog.regclass",
     'AND r.ev_class <> d.refobjid)',
-    'SELECT c.oid::int8, n.nspname, c.relname, pg_catalog.pg_get_viewdef(c.oid),',
-    '(SELECT pg_catalog.json_agg(a.attname ORDER BY a.attnum)::text FROM pg_catalog.pg_attribute a',
-    'WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped)',
-    'FROM pg_catalog.pg_class c',
-    'JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace',
-    "WHERE c.relkind IN ('v','m') AND n.nspname NOT IN ('pg_catalog', 'information_schema')",
-    'AND c.oid IN (SELECT oid FROM reaching)',
   ].join(' ');
+}
+
+/** Words in a routine's body that run SQL it does not spell out: anything may be read. */
+const DYNAMIC_SQL_WORDS = [
+  'execute', ...TABLE_READING_FUNCTIONS.keys(), 'dblink', 'dblink_exec', 'dblink_open', 'dblink_fetch', 'dblink_send_query',
+  // The statistics catalogs' sampled values: any column's.
+  ...STATISTICS_VALUE_COLUMNS.keys(),
+];
+
+/** A regular expression source matching any of `words` as a whole word (PostgreSQL `\m...\M` or JS `\b...\b`). */
+function wordsPattern(words: readonly string[], open: string, close: string): string {
+  return `${open}(${words.map((word) => word.replace(/[^a-z0-9_]/g, (char) => `\\${char}`)).join('|')})${close}`;
+}
+
+/**
+ * Every function name in the database (lower case), and for the functions whose results may hold a
+ * masked column's values, their language and body: user functions (not pg_catalog's, not an
+ * extension's) whose body names a relation with a column a masking glob names or a view reaching one,
+ * runs SQL it does not spell out (EXECUTE, query_to_xml, dblink, ...), is written in another language
+ * than SQL or PL/pgSQL, or names such a function (followed recursively). Names are matched as whole
+ * words, case-insensitively, anywhere in the body (strings and comments too: more, never less).
+ */
+export function functionQuery(columnGlobs: readonly string[]): string {
+  return [
+    reachingRelations(columnGlobs),
+    ", pattern(p) AS (SELECT '\\m(' || pg_catalog.string_agg(DISTINCT pg_catalog.regexp_replace(pg_catalog.lower(c.relname), '([^a-z0-9_])', '\\\\\\1', 'g'), '|') || ')\\M'",
+    'FROM pg_catalog.pg_class c WHERE c.oid IN (SELECT oid FROM reaching))',
+    ', userfn AS (SELECT p.oid, pg_catalog.lower(p.proname) AS name, l.lanname,',
+    "CASE WHEN p.prosrc = '' THEN pg_catalog.pg_get_functiondef(p.oid) ELSE p.prosrc END AS body",
+    'FROM pg_catalog.pg_proc p',
+    'JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace',
+    'JOIN pg_catalog.pg_language l ON l.oid = p.prolang',
+    "WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND p.prokind IN ('f', 'p', 'w')",
+    "AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND d.objid = p.oid AND d.deptype = 'e'))",
+    ', tainted(oid) AS (',
+    `SELECT u.oid FROM userfn u, pattern WHERE u.lanname NOT IN ('sql', 'plpgsql') OR u.body ~* pattern.p OR u.body ~* ${sqlLiteral(wordsPattern(DYNAMIC_SQL_WORDS, '\\m', '\\M'))}`,
+    'UNION',
+    "SELECT u.oid FROM userfn u JOIN userfn t ON u.body ~* ('\\m' || pg_catalog.regexp_replace(t.name, '([^a-z0-9_])', '\\\\\\1', 'g') || '\\M')",
+    'JOIN tainted ON tainted.oid = t.oid)',
+    'SELECT DISTINCT pg_catalog.lower(p.proname), u.lanname, u.body FROM pg_catalog.pg_proc p',
+    'LEFT JOIN userfn u ON u.oid = p.oid AND u.oid IN (SELECT oid FROM tainted)',
+  ].join(' ');
+}
+
+/** What the functions of a database may return, as functionQuery found them. */
+export interface FunctionCatalog {
+  /** Every function name: one missing was created since, and counts as possibly any column. */
+  readonly known: ReadonlySet<string>;
+  /** Per name, what the functions of that name (any schema, any overload) may return values of. */
+  readonly reads: ReadonlyMap<string, ColumnLineage>;
+}
+
+/**
+ * What each function functionQuery returned may return values of: the relations its body names among
+ * `relations` (whole rows), what the functions it names may return, or anything when it runs SQL it
+ * does not spell out, is in another language, or names none that this reading can find.
+ */
+export function functionCatalog(rows: readonly (readonly string[])[], relations: readonly string[]): FunctionCatalog {
+  const known = new Set<string>();
+  const bodies = new Map<string, { language: string; body: string }[]>();
+  for (const [name, language, body] of rows) {
+    known.add(name!);
+    if (language) bodies.set(name!, [...(bodies.get(name!) ?? []), { language, body: body ?? '' }]);
+  }
+  const mentions = (words: readonly string[]) => (words.length === 0 ? undefined : new RegExp(wordsPattern(words, '\\b', '\\b'), 'gi'));
+  const relationWords = mentions(relations.map((name) => name.toLowerCase()));
+  const functionWords = mentions([...bodies.keys()]);
+  const dynamic = new RegExp(`\\b(${DYNAMIC_SQL_WORDS.join('|')})\\b`, 'i');
+  const own = new Map<string, { lineage: ColumnLineage; calls: Set<string> }>();
+  for (const [name, definitions] of bodies) {
+    const rowsRead = new Set<string>();
+    const calls = new Set<string>();
+    let unknown = false;
+    for (const { language, body } of definitions) {
+      if ((language !== 'sql' && language !== 'plpgsql') || dynamic.test(body)) unknown = true;
+      for (const match of body.matchAll(relationWords ?? /$^/g)) rowsRead.add(match[1]!.toLowerCase());
+      for (const match of body.matchAll(functionWords ?? /$^/g)) if (match[1]!.toLowerCase() !== name) calls.add(match[1]!.toLowerCase());
+    }
+    // Found reaching a masked column, yet naming nothing found here (a name only PostgreSQL's word rules see): anything.
+    if (rowsRead.size === 0 && calls.size === 0) unknown = true;
+    own.set(name, { lineage: unknown ? ANY_COLUMN : { sources: [], wholeRows: [...rowsRead] }, calls });
+  }
+  // What each returns, with what the functions it names return: to a fixed point (they may name each other).
+  const reads = new Map<string, ColumnLineage>([...own].map(([name, entry]) => [name, entry.lineage]));
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (const [name, entry] of own) {
+      const current = reads.get(name)!;
+      if (current.unknown === true) continue;
+      const rows = new Set(current.wholeRows);
+      let unknown = false;
+      for (const callee of entry.calls) {
+        const theirs = reads.get(callee);
+        if (theirs?.unknown === true) unknown = true;
+        for (const relation of theirs?.wholeRows ?? []) rows.add(relation);
+      }
+      if (unknown) {
+        reads.set(name, ANY_COLUMN);
+        changed = true;
+      } else if (rows.size > current.wholeRows.length) {
+        reads.set(name, { sources: [], wholeRows: [...rows] });
+        changed = true;
+      }
+    }
+  }
+  return { known, reads };
+}
+
+/**
+ * A lineage with the functions it names replaced by what they may return (the function catalog),
+ * then the view columns it names followed to their tables: what column rules are matched against.
+ */
+export function resolveLineage(index: ColumnIndex, lineage: ColumnLineage): ColumnLineage {
+  let resolved = lineage;
+  const functions = index.functions;
+  if (lineage.functions !== undefined && lineage.functions.length > 0 && functions !== undefined) {
+    const sources = [...lineage.sources];
+    const wholeRows = new Set(lineage.wholeRows);
+    let unknown = lineage.unknown === true;
+    for (const name of lineage.functions) {
+      const reads = functions.reads.get(name);
+      if (reads === undefined) {
+        // Known and reaching nothing masked: its result holds none of it. Unknown: created since the lookup.
+        if (!functions.known.has(name)) unknown = true;
+        continue;
+      }
+      unknown ||= reads.unknown === true;
+      sources.push(...reads.sources);
+      for (const relation of reads.wholeRows) wholeRows.add(relation);
+    }
+    resolved = unknown ? ANY_COLUMN : { sources, wholeRows: [...wholeRows] };
+  }
+  return index.throughViews === undefined ? resolved : index.throughViews(resolved);
 }
 
 /** How deep views over views are followed at once; deeper, a column counts as possibly any column (masked). */
@@ -287,7 +433,9 @@ export class ColumnCatalog {
     const rows = await queryRows(upstream, catalogQuery(this.columnGlobs));
     // View columns first: a view column whose own name matches a glob is then also named by the entry below.
     const index = viewColumns(await queryRows(upstream, viewQuery(this.columnGlobs)));
+    const relations = new Set<string>();
     for (const [oid, attnum, column, table, schema] of rows) {
+      relations.add(table!);
       const key = columnKey(Number(oid), Number(attnum));
       const view = index.get(key);
       const sampled = schema === 'pg_catalog' && STATISTICS_VALUE_COLUMNS.get(table!)?.includes(column!) === true;
@@ -300,6 +448,8 @@ export class ColumnCatalog {
         index.set(wholeRow, { column: '', table: { schema: schema!, name: table! }, derivedFrom: statistics ? ANY_COLUMN : { sources: [], wholeRows: [table!.toLowerCase()] } });
       }
     }
+    for (const source of index.values()) relations.add(source.table.name);
+    index.functions = functionCatalog(await queryRows(upstream, functionQuery(this.columnGlobs)), [...relations]);
     this.cached = { index, at: now };
     return index;
   }

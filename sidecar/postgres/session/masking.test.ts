@@ -329,6 +329,37 @@ describe('computed columns (what a column rule names, reached through expression
   });
 });
 
+describe('functions', () => {
+  it('masks what functions return as what their bodies read, through functions calling functions; others pass', async () => {
+    await f.adminPsql(`
+      CREATE FUNCTION card_of(i int) RETURNS text LANGUAGE sql AS 'SELECT card_number FROM customers WHERE id = i';
+      CREATE FUNCTION contact_of(i int) RETURNS text LANGUAGE sql BEGIN ATOMIC SELECT email FROM customers WHERE id = i; END;
+      CREATE FUNCTION shout(i int) RETURNS text LANGUAGE plpgsql AS $$ BEGIN RETURN upper(card_of(i)); END $$;
+      CREATE FUNCTION customer_rows() RETURNS SETOF customers LANGUAGE sql AS 'SELECT * FROM customers';
+      CREATE FUNCTION doubled(i int) RETURNS int LANGUAGE sql AS 'SELECT i * 2';
+      GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO PUBLIC;`);
+    await f.reload(RULES.replace('operations: [read, write, transaction, session]', 'operations: [read, write, transaction, session, call]'));
+    const { client, received } = await tappedClient();
+    try {
+      const direct = await client.query('SELECT card_of(1) AS c, shout(1) AS s, doubled(21) AS d');
+      expect(direct.rows).toEqual([{ c: '[REDACTED]', s: '[REDACTED]', d: 42 }]);
+      // customers' email is hashed, its card number redacted: the strongest applies to anything from customers.
+      expect((await client.query('SELECT contact_of(1) AS e')).rows).toEqual([{ e: '[REDACTED]' }]);
+      const rows = await client.query('SELECT r.id, r.card_number, r.email AS e FROM customer_rows() r WHERE r.id = 1');
+      // Each column of a function's rows counts as anything its body reads, id too (an int cannot hold the mask: NULL).
+      expect(rows.rows).toEqual([{ id: null, card_number: '[REDACTED]', e: '[REDACTED]' }]);
+      await f.adminPsql("CREATE FUNCTION created_since(i int) RETURNS text LANGUAGE sql AS 'SELECT notes FROM customers WHERE id = i'; GRANT EXECUTE ON FUNCTION created_since(int) TO PUBLIC");
+      // Created after this session's catalog lookup: it could read anything, so it is masked.
+      expect((await client.query('SELECT created_since(1) AS n')).rows).toEqual([{ n: '[REDACTED]' }]);
+      expect(leaked(received())).toEqual([]);
+    } finally {
+      await client.end();
+      await f.adminPsql('DROP FUNCTION shout(int), card_of(int), contact_of(int), customer_rows(), doubled(int), created_since(int)');
+      await f.reload(RULES);
+    }
+  });
+});
+
 describe('notifications', () => {
   it('masks what another session notifies: members named like a masked column, and detected values', async () => {
     const { client, received } = await tappedClient();

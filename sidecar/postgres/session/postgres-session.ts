@@ -37,7 +37,7 @@ import {
   type StartupMessage,
 } from '../protocol/startup-messages.js';
 import { connectUpstream, type UpstreamConnection } from '../upstream/upstream-connection.js';
-import { columnKey, type ColumnCatalog, type ColumnIndex } from './column-catalog.js';
+import { columnKey, resolveLineage, type ColumnCatalog, type ColumnIndex } from './column-catalog.js';
 import {
   blockedLabel,
   denialErrorResponse,
@@ -878,9 +878,8 @@ export class PostgresSession {
   private resultColumn(field: RowField, derivedFrom: ColumnLineage | undefined): ResultColumn {
     const source = field.tableOid !== 0 ? this.columnIndex.get(columnKey(field.tableOid, field.columnAttr)) : undefined;
     // A view's column: what the view computes it from (the statement's own lineage is for computed
-    // fields only); a computed field's sources that are view columns: what those come from.
-    const through = this.columnIndex.throughViews;
-    const lineage = source !== undefined ? source.derivedFrom : derivedFrom !== undefined && through !== undefined ? through(derivedFrom) : derivedFrom;
+    // fields only); a computed field: what the view columns and functions it names come from.
+    const lineage = source !== undefined ? source.derivedFrom : derivedFrom !== undefined ? resolveLineage(this.columnIndex, derivedFrom) : undefined;
     return {
       name: field.name,
       typeOid: field.typeOid,

@@ -39,10 +39,12 @@ function alignedEntries(count: number, entries: readonly OutputColumn[]): (reado
 function lineageOf(entries: readonly OutputColumn[]): ColumnLineage | undefined {
   if (entries.length === 1) {
     const [entry] = entries as [OutputColumn];
-    return entry.sources.length === 0 && entry.wholeRows.length === 0 && entry.unknown !== true ? undefined : entry;
+    return entry.sources.length === 0 && entry.wholeRows.length === 0 && entry.unknown !== true && entry.functions === undefined ? undefined : entry;
   }
   if (entries.some((entry) => entry.unknown === true)) return UNKNOWN_COLUMN;
   const sources = entries.flatMap((entry) => entry.sources);
   const wholeRows = [...new Set(entries.flatMap((entry) => entry.wholeRows))];
-  return sources.length === 0 && wholeRows.length === 0 ? undefined : { sources, wholeRows };
+  const functions = [...new Set(entries.flatMap((entry) => entry.functions ?? []))];
+  if (sources.length === 0 && wholeRows.length === 0 && functions.length === 0) return undefined;
+  return functions.length > 0 ? { sources, wholeRows, functions } : { sources, wholeRows };
 }

@@ -11,7 +11,7 @@ import type { FlowTarget, ValueFlow } from '../../../api/sql/value-flows.js';
 import type { ColumnLineage, ResultColumn } from '../../masking/column-matcher.js';
 import type { Masker } from '../../masking/masker.js';
 import { isStronger, type MaskingStrategy } from '../../masking/strategies.js';
-import type { ColumnIndex, SourceColumn } from './column-catalog.js';
+import { resolveLineage, type ColumnIndex, type SourceColumn } from './column-catalog.js';
 
 /** What the metric and the denial name as the blocker. */
 export const WRITE_THROUGH = 'masking/write-through';
@@ -59,8 +59,7 @@ export function writeThroughRefusal(classification: SqlClassification | undefine
 }
 
 function flowRefusal(flow: ValueFlow, masker: Masker, index: ColumnIndex, indexCurrent: boolean): string | undefined {
-  const through = index.throughViews;
-  const from = through === undefined ? flow.from : through(flow.from);
+  const from = resolveLineage(index, flow.from);
   const masked = maskedSources(from, masker, indexCurrent ? columnsByTable(index) : undefined);
   for (const source of masked) {
     const target = targetStrategy(flow.into, source, masker, indexCurrent);
