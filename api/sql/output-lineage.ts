@@ -7,9 +7,14 @@
 // subqueries by name; one that does not resolve to a derived column stays a column of that name
 // (of its table when the reference says which, else of no known table), and the masker then
 // treats it like a column of that name. A value that takes a whole row (`row_to_json(t)`, `t.*`
-// inside an expression, a bare relation name) names the relation instead. Where the result's
-// columns cannot be known from the text (FETCH, EXECUTE of a statement prepared elsewhere), the
-// lineage is `unknown` and every computed column counts as possibly any column.
+// inside an expression, a bare relation name) names the relation instead, and so does a built-in
+// that reads a table by name (`table_to_xml('customers', ...)`). A function the catalog here does
+// not know as a built-in is named (`functions`): what its body reads is the sidecar's catalog lookup
+// to tell. Where the result's columns cannot be known from the text (FETCH, EXECUTE of a statement
+// prepared elsewhere, `database_to_xml`, the statistics catalogs' sampled values), the lineage is
+// `unknown` and every computed column counts as possibly any column.
+//
+// value-flows.ts builds on the same reading for the values a statement writes elsewhere.
 import { calledFunction, callEffect, opaqueFunctionName, parseRelationName } from './functions.js';
 import { asList, asRecord, asString, constantString, nodeBody, stringItems, unwrapNode, type PgRecord } from './parse-tree.js';
 

@@ -94,14 +94,22 @@ export function viewQuery(columnGlobs: readonly string[]): string {
 }
 
 /**
- * `WITH RECURSIVE reaching(oid) AS (...)`: the relations with a column a masking glob names, and the
- * views that read them, directly or through other views (pg_depend of their rewrite rules).
+ * `WITH RECURSIVE reaching(oid) AS (...)`: the relations with a column a masking glob names, the
+ * views that call a user function (what it reads is resolved later, with the function catalog), and
+ * the views that read any of them, directly or through other views (pg_depend of their rewrite rules).
  */
 function reachingRelations(columnGlobs: readonly string[]): string {
   return [
     'WITH RECURSIVE reaching(oid) AS (',
     'SELECT a.attrelid FROM pg_catalog.pg_attribute a',
     `WHERE a.attnum > 0 AND NOT a.attisdropped AND a.attname ILIKE ANY (${columnPatterns(columnGlobs)})`,
+    'UNION',
+    'SELECT r.ev_class FROM pg_catalog.pg_depend d',
+    'JOIN pg_catalog.pg_rewrite r ON r.oid = d.objid',
+    'JOIN pg_catalog.pg_proc p ON p.oid = d.refobjid',
+    'JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace',
+    "WHERE d.classid = 'pg_catalog.pg_rewrite'::pg_catalog.regclass AND d.refclassid = 'pg_catalog.pg_proc'::pg_catalog.regclass",
+    "AND n.nspname NOT IN ('pg_catalog', 'information_schema')",
     'UNION',
     'SELECT r.ev_class FROM pg_catalog.pg_depend d',
     'JOIN pg_catalog.pg_rewrite r ON r.oid = d.objid',
@@ -300,19 +308,22 @@ export function viewColumns(rows: readonly (readonly string[])[]): CatalogIndex 
     const entry = own.get(view.oid)?.[position];
     if (entry === undefined || entry.unknown === true || depth > MAX_VIEW_NESTING) return ANY_COLUMN;
     resolved.set(key, ANY_COLUMN);
-    const lineage = follow(entry.sources, entry.wholeRows, depth);
+    const lineage = follow(entry.sources, entry.wholeRows, depth, entry.functions);
     resolved.set(key, lineage);
     return lineage;
   };
-  const follow = (sources: readonly LineageSource[], wholeRows: readonly string[], depth: number): ColumnLineage => {
+  const follow = (sources: readonly LineageSource[], wholeRows: readonly string[], depth: number, calls?: readonly string[]): ColumnLineage => {
     // Each source once: views that combine the same columns again and again would multiply them.
     const sourcesFound = new Map<string, LineageSource>();
     const keep = (source: LineageSource) => sourcesFound.set(`${source.table ?? ''}\u0000${source.column}`, source);
     const rows = new Set<string>();
+    // Functions the definitions call: resolved with the function catalog when a column is matched (resolveLineage).
+    const functions = new Set<string>(calls);
     let unknown = false;
     const add = (lineage: ColumnLineage) => {
       for (const source of lineage.sources) keep(source);
       for (const relation of lineage.wholeRows) rows.add(relation);
+      for (const name of lineage.functions ?? []) functions.add(name);
       unknown ||= lineage.unknown === true;
     };
     for (const source of sources) {
@@ -332,7 +343,9 @@ export function viewColumns(rows: readonly (readonly string[])[]): CatalogIndex 
       if (inner === undefined) continue;
       for (const view of inner) view.columns.forEach((_, position) => add(resolving(view, position, depth + 1)));
     }
-    return unknown ? ANY_COLUMN : { sources: [...sourcesFound.values()], wholeRows: [...rows] };
+    if (unknown) return ANY_COLUMN;
+    const lineage = { sources: [...sourcesFound.values()], wholeRows: [...rows] };
+    return functions.size > 0 ? { ...lineage, functions: [...functions] } : lineage;
   };
 
   const index = new CatalogIndex();

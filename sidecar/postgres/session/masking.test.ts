@@ -337,12 +337,16 @@ describe('functions', () => {
       CREATE FUNCTION shout(i int) RETURNS text LANGUAGE plpgsql AS $$ BEGIN RETURN upper(card_of(i)); END $$;
       CREATE FUNCTION customer_rows() RETURNS SETOF customers LANGUAGE sql AS 'SELECT * FROM customers';
       CREATE FUNCTION doubled(i int) RETURNS int LANGUAGE sql AS 'SELECT i * 2';
+      CREATE VIEW order_cards AS SELECT o.id, card_of(o.customer_id) AS c, doubled(o.id) AS d FROM orders o;
+      GRANT SELECT ON order_cards TO PUBLIC;
       GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO PUBLIC;`);
     await f.reload(RULES.replace('operations: [read, write, transaction, session]', 'operations: [read, write, transaction, session, call]'));
     const { client, received } = await tappedClient();
     try {
       const direct = await client.query('SELECT card_of(1) AS c, shout(1) AS s, doubled(21) AS d');
       expect(direct.rows).toEqual([{ c: '[REDACTED]', s: '[REDACTED]', d: 42 }]);
+      // A view's column computed by a function: what the function reads.
+      expect((await client.query('SELECT c, d FROM order_cards WHERE id = 1')).rows).toEqual([{ c: '[REDACTED]', d: 2 }]);
       // customers' email is hashed, its card number redacted: the strongest applies to anything from customers.
       expect((await client.query('SELECT contact_of(1) AS e')).rows).toEqual([{ e: '[REDACTED]' }]);
       const rows = await client.query('SELECT r.id, r.card_number, r.email AS e FROM customer_rows() r WHERE r.id = 1');
@@ -354,7 +358,7 @@ describe('functions', () => {
       expect(leaked(received())).toEqual([]);
     } finally {
       await client.end();
-      await f.adminPsql('DROP FUNCTION shout(int), card_of(int), contact_of(int), customer_rows(), doubled(int), created_since(int)');
+      await f.adminPsql('DROP VIEW IF EXISTS order_cards; DROP FUNCTION IF EXISTS shout(int), card_of(int), contact_of(int), customer_rows(), doubled(int), created_since(int)');
       await f.reload(RULES);
     }
   });

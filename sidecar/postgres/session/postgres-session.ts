@@ -879,7 +879,9 @@ export class PostgresSession {
     const source = field.tableOid !== 0 ? this.columnIndex.get(columnKey(field.tableOid, field.columnAttr)) : undefined;
     // A view's column: what the view computes it from (the statement's own lineage is for computed
     // fields only); a computed field: what the view columns and functions it names come from.
-    const lineage = source !== undefined ? source.derivedFrom : derivedFrom !== undefined ? resolveLineage(this.columnIndex, derivedFrom) : undefined;
+    // A view column's functions are resolved here too (views are followed when the catalog is read).
+    const computed = source !== undefined ? (source.derivedFrom?.functions !== undefined ? source.derivedFrom : undefined) : derivedFrom;
+    const lineage = computed !== undefined ? resolveLineage(this.columnIndex, computed) : source?.derivedFrom;
     return {
       name: field.name,
       typeOid: field.typeOid,

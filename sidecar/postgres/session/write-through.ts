@@ -60,7 +60,7 @@ export function writeThroughRefusal(classification: SqlClassification | undefine
 
 function flowRefusal(flow: ValueFlow, masker: Masker, index: ColumnIndex, indexCurrent: boolean): string | undefined {
   const from = resolveLineage(index, flow.from);
-  const masked = maskedSources(from, masker, indexCurrent ? columnsByTable(index) : undefined);
+  const masked = maskedSources(from, masker, index, indexCurrent ? columnsByTable(index) : undefined);
   for (const source of masked) {
     const target = targetStrategy(flow.into, source, masker, indexCurrent);
     if (target === 'unknown' || isStronger(source.strategy, target)) return explain(source, flow.into, target);
@@ -73,7 +73,7 @@ function strategyOf(masker: Masker, column: ResultColumn): MaskingStrategy | und
 }
 
 /** The masked columns among what a flow's values are computed from. */
-function maskedSources(from: ColumnLineage, masker: Masker, byTable: Map<string, SourceColumn[]> | undefined): MaskedSource[] {
+function maskedSources(from: ColumnLineage, masker: Masker, index: ColumnIndex, byTable: Map<string, SourceColumn[]> | undefined): MaskedSource[] {
   const found: MaskedSource[] = [];
   const add = (label: string, column: string | undefined, strategy: MaskingStrategy | undefined) => {
     if (strategy !== undefined) found.push({ label, ...(column !== undefined ? { column } : {}), strategy });
@@ -90,7 +90,7 @@ function maskedSources(from: ColumnLineage, masker: Masker, byTable: Map<string,
       continue;
     }
     for (const column of byTable.get(relation) ?? []) {
-      const derived = column.derivedFrom ? { derivedFrom: column.derivedFrom } : {};
+      const derived = column.derivedFrom ? { derivedFrom: column.derivedFrom.functions ? resolveLineage(index, column.derivedFrom) : column.derivedFrom } : {};
       add(`${relation}.${column.column}`, column.column.toLowerCase(), strategyOf(masker, { name: column.column, sourceName: column.column, table: column.table, ...derived }));
     }
   }
