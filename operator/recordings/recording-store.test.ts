@@ -313,6 +313,10 @@ describe('RecordingStore under arbitrary sidecar input', () => {
       const verification = await verifyRecording((await readFile(join(dir, `run-${run}`, String(files[0])), 'utf8')).split('\n'), undefined, keys);
       expect(verification.status).toBe('intact');
       if (verification.status === 'intact') expect(verification.checkpoint).toMatchObject({ events: count, lastSeq: stored });
-    }), { numRuns: 100 });
+    }), {
+      numRuns: 100,
+      // Found by a CI run: a first event too deep to hash had left an empty file pinning where the session starts.
+      examples: [[[[{ kind: 'resend', back: 0 }, { kind: 'next', type: 'statement', payload: {} }], [{ kind: 'gap', ahead: 2 }]], 610441503]],
+    });
   }, 60_000);
 });

@@ -9,7 +9,7 @@ import { mkdir, open, readdir, readFile, rm, rmdir, stat, truncate, type FileHan
 import { join } from 'node:path';
 import { GatehouseError } from '../../api/errors.js';
 import type { Logger } from '../../api/logging/logger.js';
-import { isJsonObject, TooDeeplyNestedError, type JsonValue } from '../../api/recordings/canonical-json.js';
+import { canonicalJson, isJsonObject, TooDeeplyNestedError, type JsonValue } from '../../api/recordings/canonical-json.js';
 import type { CheckpointKeys, CheckpointPayload, CheckpointSigner } from '../../api/recordings/checkpoint.js';
 import {
   headerHash, isEventLine, isSealLine, parseHeaderLine, RecordingChain, RECORDING_FORMAT_VERSION, toLine,
@@ -276,7 +276,8 @@ export class RecordingStore {
         this.options.metrics.duplicateEvents.inc();
         continue;
       }
-      const problem = malformation(event);
+      // Checked before a part is opened for it: an event too deep to hash would leave a new file empty.
+      const problem = malformation(event) ?? (state.open === undefined ? hashingProblem(event) : undefined);
       if (problem !== undefined) {
         refusal = this.refuse('malformed', state.storedThrough, new GatehouseError('GH_ERR_RECORDING_BAD_EVENT', { session, seq: event.seq, detail: problem }), left);
         break;
@@ -500,6 +501,17 @@ export class RecordingStore {
     for (const [session, state] of this.sessions) {
       if (state.open === undefined && path.includes(`${session}.`)) this.sessions.delete(session);
     }
+  }
+}
+
+/** Why an event's payload cannot be hashed (nested too deeply), or undefined. */
+function hashingProblem(event: IncomingEvent): string | undefined {
+  try {
+    canonicalJson(event.payload);
+    return undefined;
+  } catch (error) {
+    if (error instanceof TooDeeplyNestedError) return `the payload is ${error.message}`;
+    throw error;
   }
 }
 
