@@ -360,7 +360,7 @@ export function viewColumns(rows: readonly (readonly string[])[]): CatalogIndex 
     index.throughViews = (lineage) => {
       if (lineage.unknown === true) return lineage;
       const named = lineage.sources.some((source) => source.table !== undefined && byName.has(source.table)) || lineage.wholeRows.some((relation) => byName.has(relation));
-      return named ? follow(lineage.sources, lineage.wholeRows, 0) : lineage;
+      return named ? follow(lineage.sources, lineage.wholeRows, 0, lineage.functions) : lineage;
     };
   }
   return index;
