@@ -113,6 +113,10 @@ describe('outputLineage: what each result column is computed from', () => {
     expect(unknown('SELECT row_to_json(s) FROM pg_stats s')).toEqual([true]);
     expect(unknown('SELECT stavalues1::text FROM pg_statistic')).toEqual([true]);
     expect(unknown("SELECT table_to_xml('pg_stats', true, false, '')")).toEqual([true]);
+    // Other sessions' running statements quote the values they write.
+    expect(unknown('SELECT pid, upper(query) FROM pg_stat_activity')).toEqual([false, true]);
+    // `query` alone is too common a name: another table's column of that name stays a column.
+    expect(unknown('SELECT upper(s.query), upper(query) FROM searches s, users u')).toEqual([false, false]);
   });
 
   it('takes every branch of a set operation, by position', () => {

@@ -464,10 +464,12 @@ function literalRelationName(argument: unknown): string | undefined {
 }
 
 /**
- * The statistics catalogs' columns that hold sampled values of other tables' columns (most common
- * values, histogram bounds): whatever they show counts as possibly any column.
+ * The catalogs' columns that hold values of other tables' columns: the statistics' samples (most
+ * common values, histogram bounds), and the text of other sessions' running statements, which quotes
+ * the values they write. Whatever they show counts as possibly any column.
  */
 export const STATISTICS_VALUE_COLUMNS: ReadonlyMap<string, readonly string[]> = new Map([
+  ['pg_stat_activity', ['query']],
   ['pg_stats', ['most_common_vals', 'histogram_bounds', 'most_common_elems']],
   ['pg_stats_ext', ['most_common_vals']],
   ['pg_stats_ext_exprs', ['most_common_vals', 'histogram_bounds', 'most_common_elems']],
@@ -475,12 +477,13 @@ export const STATISTICS_VALUE_COLUMNS: ReadonlyMap<string, readonly string[]> = 
   ['pg_statistic_ext_data', ['stxdmcv', 'stxdexpr']],
 ]);
 
-const SAMPLED_COLUMN_NAMES: ReadonlySet<string> = new Set([...STATISTICS_VALUE_COLUMNS.values()].flat());
+/** Names that are these columns even when the table is unknown (`query` is too common a name to count so). */
+const SAMPLED_COLUMN_NAMES: ReadonlySet<string> = new Set([...STATISTICS_VALUE_COLUMNS.values()].flat().filter((name) => name !== 'query'));
 
 /** Whether a column may be one of the statistics catalogs' sampled values (its table unknown: by name alone). */
 export function holdsSampledValues(table: string | undefined, column: string): boolean {
-  if (!SAMPLED_COLUMN_NAMES.has(column)) return false;
-  return table === undefined || STATISTICS_VALUE_COLUMNS.get(table)?.includes(column) === true;
+  if (table === undefined) return SAMPLED_COLUMN_NAMES.has(column);
+  return STATISTICS_VALUE_COLUMNS.get(table)?.includes(column) === true;
 }
 
 function resolveColumnRef(columnRef: PgRecord, scope: Scope): OutputColumn {

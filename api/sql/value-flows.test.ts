@@ -18,6 +18,7 @@ function summarise(flow: ValueFlow): string {
     ...flow.from.sources.map((source) => `${source.table ?? '?'}.${source.column}`).sort(),
     ...[...flow.from.wholeRows].sort().map((relation) => `whole:${relation}`),
     ...(flow.from.unknown ? ['any'] : []),
+    ...[...(flow.from.functions ?? [])].sort().map((name) => `fn:${name}`),
   ].join(',');
   return `${into} <- ${from}`;
 }
@@ -63,6 +64,8 @@ describe('valueFlows', () => {
     ["COPY (SELECT name FROM customers) TO '/tmp/names'", ['a server file (COPY TO) <- customers.name']],
     ["COPY customers (email) TO PROGRAM 'cat'", ['a program (COPY TO PROGRAM) <- customers.email']],
     ["COPY customers TO '/tmp/all'", ['a server file (COPY TO) <- whole:customers']],
+    ['COPY (SELECT card_of(id) FROM orders) TO STDOUT', ['card_of() <- orders.id', 'COPY output, which has no column names to mask by (use SELECT) <- orders.id,fn:card_of']],
+    ['COPY (UPDATE customers SET notes = name RETURNING id) TO STDOUT', ['customers.notes <- customers.name', 'COPY output, which has no column names to mask by (use SELECT) <- customers.id']],
   ])('follows values into new relations, new names and server files: %s', (sql, expected) => {
     expect(flows(sql)).toEqual(expected);
   });

@@ -230,10 +230,13 @@ function relationFlow(rangeVar: unknown, sameNames: boolean, from: OutputColumn)
 function copyFlows(copy: PgRecord, outer: Scope, found: ValueFlow[]): void {
   if (copy.is_from === true) return;
   const query = unwrapNode(copy.query);
+  // COPY (UPDATE ... RETURNING ...) TO ...: the UPDATE's own assignments too.
+  if (query && query[0] !== 'SelectStmt') statementFlows(query[0], query[1], outer, found);
   const outputs = query ? statementOutputs(query[0], query[1], outer) : [];
-  // COPY ... TO STDOUT goes to the client, where the session masks or refuses it.
-  const destination = copy.is_program === true ? 'a program (COPY TO PROGRAM)' : asString(copy.filename) !== undefined ? 'a server file (COPY TO)' : undefined;
-  if (destination === undefined) return;
+  // COPY output to the client has rows but no column names: masking by column cannot follow values there.
+  const destination = copy.is_program === true ? 'a program (COPY TO PROGRAM)'
+    : asString(copy.filename) !== undefined ? 'a server file (COPY TO)'
+    : 'COPY output, which has no column names to mask by (use SELECT)';
   const relation = nodeBody(copy.relation);
   const table = tableName(relation);
   const attributes = stringItems(copy.attlist).map((column) => column.toLowerCase());

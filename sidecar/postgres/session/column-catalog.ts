@@ -451,13 +451,13 @@ export class ColumnCatalog {
       relations.add(table!);
       const key = columnKey(Number(oid), Number(attnum));
       const view = index.get(key);
-      const sampled = schema === 'pg_catalog' && STATISTICS_VALUE_COLUMNS.get(table!)?.includes(column!) === true;
+      const sampled = STATISTICS_VALUE_COLUMNS.get(table!)?.includes(column!) === true;
       const derivedFrom = sampled ? ANY_COLUMN : view?.derivedFrom;
       index.set(key, { column: column!, table: { schema: schema!, name: table! }, ...(derivedFrom ? { derivedFrom } : {}) });
       // The whole row (`SELECT c FROM customers c`, attribute 0): any column of the table.
       const wholeRow = columnKey(Number(oid), 0);
       if (!index.has(wholeRow)) {
-        const statistics = schema === 'pg_catalog' && STATISTICS_VALUE_COLUMNS.has(table!);
+        const statistics = STATISTICS_VALUE_COLUMNS.has(table!);
         index.set(wholeRow, { column: '', table: { schema: schema!, name: table! }, derivedFrom: statistics ? ANY_COLUMN : { sources: [], wholeRows: [table!.toLowerCase()] } });
       }
     }

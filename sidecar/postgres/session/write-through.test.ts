@@ -51,6 +51,13 @@ describe('writeThroughRefusal', () => {
     expect(refusal('CREATE TABLE customers2 AS SELECT * FROM customers', false)).toMatch(/columns of customers \(redact\)/);
   });
 
+  it('refuses COPY output of what a function or a view reads, which the tables a COPY names do not show', () => {
+    const withFunctions: ColumnIndex = Object.assign(new Map(index), { functions: { known: new Set(['card_of', 'doubled']), reads: new Map([['card_of', { sources: [], wholeRows: ['customers'] }]]) } });
+    expect(writeThroughRefusal(classifySql('COPY (SELECT card_of(1)) TO STDOUT'), masker, withFunctions, true)).toMatch(/customers\.ssn \(redact\) would be passed to COPY output/);
+    expect(writeThroughRefusal(classifySql('COPY (SELECT doubled(1)) TO STDOUT'), masker, withFunctions, true)).toBeUndefined();
+    expect(writeThroughRefusal(classifySql('COPY (SELECT created_since(1)) TO STDOUT'), masker, withFunctions, true)).toMatch(/columns the statement does not name/);
+  });
+
   it('refuses masked values passed where no column rule can follow them, and lets others pass', () => {
     expect(refusal("SELECT set_config('app.x', ssn, false) FROM customers")).toMatch(/would be passed to set_config\(\)/);
     expect(refusal("SELECT set_config('app.x', name, false) FROM customers")).toBeUndefined();
