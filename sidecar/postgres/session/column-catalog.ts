@@ -12,7 +12,7 @@ import type { ColumnLineage } from '../../masking/column-matcher.js';
 import type { UpstreamConnection } from '../upstream/upstream-connection.js';
 import { decodeBackendMessage } from '../protocol/backend-messages.js';
 import { FrameSplitter } from '../protocol/frame-splitter.js';
-import { encodeQuery } from '../protocol/frontend-encoders.js';
+import { encodeQuery, encodeTerminate } from '../protocol/frontend-encoders.js';
 import { GatehouseError } from '../../../api/errors.js';
 
 export interface SourceColumn {
@@ -419,10 +419,18 @@ export async function queryRows(upstream: UpstreamConnection, sql: string, timeo
   });
 }
 
-/** Per-resource cache of the column index, shared by its sessions. */
+/**
+ * Per-resource cache of the column index, shared by its sessions. A session reads it as it connects;
+ * sessions already connected pick up a newer one between result sets (`latest`), which a session
+ * finding it older than maxAgeMs has read on a connection of its own (`stale`, `refresh`).
+ */
 export class ColumnCatalog {
   private cached: { index: ColumnIndex; at: number } | undefined;
   private loading: Promise<ColumnIndex> | undefined;
+  /** A refresh in the background (refresh), apart from `loading`, whose failure a connecting session must see. */
+  private refreshing: Promise<void> | undefined;
+  /** After a failed refresh, when to try again (epoch ms). */
+  private retryAt = 0;
 
   constructor(
     private readonly columnGlobs: readonly string[],
@@ -431,6 +439,37 @@ export class ColumnCatalog {
 
   get needed(): boolean {
     return this.columnGlobs.length > 0;
+  }
+
+  /** The newest index read; undefined before the first. */
+  get latest(): ColumnIndex | undefined {
+    return this.cached?.index;
+  }
+
+  /** Whether a refresh is due: none read yet, or the last older than maxAgeMs, and none under way. */
+  stale(now: number): boolean {
+    if (!this.needed || this.loading !== undefined || this.refreshing !== undefined || now < this.retryAt) return false;
+    return this.cached === undefined || now - this.cached.at >= this.maxAgeMs;
+  }
+
+  /**
+   * Reads the index again on a connection `open` makes for it (closed after), in the background;
+   * sessions adopt the result through `latest`. A failure keeps the last index and waits maxAgeMs.
+   */
+  refresh(open: () => Promise<UpstreamConnection>, now = Date.now()): void {
+    if (this.refreshing !== undefined) return;
+    this.refreshing = (async () => {
+      const upstream = await open();
+      try {
+        await this.load(upstream, now);
+      } finally {
+        upstream.socket.end(encodeTerminate());
+      }
+    })().catch(() => {
+      this.retryAt = now + this.maxAgeMs;
+    }).finally(() => {
+      this.refreshing = undefined;
+    });
   }
 
   async indexFor(upstream: UpstreamConnection, now = Date.now()): Promise<ColumnIndex> {
@@ -463,7 +502,8 @@ export class ColumnCatalog {
     }
     for (const source of index.values()) relations.add(source.table.name);
     index.functions = functionCatalog(await queryRows(upstream, functionQuery(this.columnGlobs)), [...relations]);
-    this.cached = { index, at: now };
+    // Two reads may overlap (a session connecting, a refresh): the one begun last stands.
+    if (this.cached === undefined || this.cached.at <= now) this.cached = { index, at: now };
     return index;
   }
 }

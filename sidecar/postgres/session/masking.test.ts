@@ -364,6 +364,32 @@ describe('functions', () => {
   });
 });
 
+describe('catalog refresh', () => {
+  it('resolves views and functions created after a session connected once the catalog is read again', async () => {
+    await f.reload(RULES.replace('operations: [read, write, transaction, session]', 'operations: [read, write, transaction, session, call]'));
+    const { client, received } = await tappedClient();
+    try {
+      await client.query('SELECT 1');
+      await f.adminPsql(`
+        CREATE VIEW fresh_cards AS SELECT id, card_number AS fc FROM customers;
+        CREATE FUNCTION later_doubled(i int) RETURNS int LANGUAGE sql AS 'SELECT i * 2';
+        GRANT SELECT ON fresh_cards TO PUBLIC; GRANT EXECUTE ON FUNCTION later_doubled(int) TO PUBLIC;`);
+      // Unknown to this session's catalog answer: the function could read anything (an int cannot hold the mask).
+      expect((await client.query('SELECT later_doubled(2) AS d')).rows).toEqual([{ d: null }]);
+      // A policy change (or the answer's age, 30 s) makes the catalog stale: the session has it read again
+      // on a connection of its own, and adopts it between result sets.
+      await f.reload(RULES.replace('operations: [read, write, transaction, session]', 'operations: [read, write, transaction, session, call]'));
+      await eventually(async () => (await client.query('SELECT later_doubled(2) AS d')).rows[0].d === 4);
+      expect((await client.query('SELECT fc FROM fresh_cards WHERE id = 1')).rows).toEqual([{ fc: '[REDACTED]' }]);
+      expect(leaked(received())).toEqual([]);
+    } finally {
+      await client.end();
+      await f.adminPsql('DROP VIEW IF EXISTS fresh_cards; DROP FUNCTION IF EXISTS later_doubled(int)');
+      await f.reload(RULES);
+    }
+  });
+});
+
 describe('notifications', () => {
   it('masks what another session notifies: members named like a masked column, and detected values', async () => {
     const { client, received } = await tappedClient();

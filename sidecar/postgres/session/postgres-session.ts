@@ -174,7 +174,7 @@ export class PostgresSession {
   private discardUntilSync = false;
   private active: ActiveResult | undefined;
   private columnIndex: ColumnIndex = new Map();
-  /** The catalog (one per policy snapshot) columnIndex was read for, at connect. */
+  /** The catalog (one per policy snapshot) columnIndex was read for. */
   private indexCatalog: ColumnCatalog | undefined;
   private copyOut: CopyOut | undefined;
   private phase: 'startup' | 'connecting' | 'ready' | 'held' | 'closed' = 'startup';
@@ -846,6 +846,7 @@ export class PostgresSession {
   }
 
   private onRowDescription(frame: ReceivedFrame): null | undefined {
+    this.adoptNewerIndex();
     const head = this.pending.head;
     if (head?.kind === 'describe') {
       this.pending.shift();
@@ -863,6 +864,24 @@ export class PostgresSession {
     if (head?.kind !== 'describe' || !head.layout) return undefined;
     head.layout.result = PASS_THROUGH_RESULT;
     return null;
+  }
+
+  /**
+   * Between result sets: the column index a refresh of the resource's catalog read since this session
+   * connected (views and functions created since, a policy's new column globs), and a refresh started
+   * on a connection of its own when the catalog's is older than its maximum age.
+   */
+  private adoptNewerIndex(): void {
+    const state = this.state;
+    if (state === undefined || !state.masker.active) return;
+    const catalog = state.catalog;
+    if (catalog.stale(Date.now())) catalog.refresh(() => this.connect(state, new Map()));
+    const latest = catalog.latest;
+    if (latest === undefined || latest === this.columnIndex) return;
+    this.columnIndex = latest;
+    this.indexCatalog = catalog;
+    this.resultPlans.reset();
+    this.judge.forget();
   }
 
   private planResult(masker: Masker, fields: readonly RowField[], lineage: OutputLineage | undefined): ActiveResult {

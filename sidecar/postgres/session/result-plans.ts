@@ -31,6 +31,11 @@ export class ResultPlans {
   /** @param plan plans the rows of a description's fields with the masker in force */
   constructor(private readonly plan: (masker: Masker, fields: readonly RowField[], lineage: OutputLineage | undefined) => ActiveResult) {}
 
+  /** Forgets every plan: the session's column index changed. */
+  reset(): void {
+    this.recent.length = 0;
+  }
+
   /** The plan for the rows a RowDescription (its payload) announces for a statement of that lineage. */
   forDescription(masker: Masker, description: Buffer, lineage: OutputLineage | undefined): ActiveResult {
     return this.forBytes(masker, description, 0, description.length, lineage);

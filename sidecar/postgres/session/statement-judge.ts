@@ -63,9 +63,9 @@ export class StatementJudge {
    * Judgements of SQL text by decision: the policy hands out one decision object per statement shape
    * (see CompiledPolicySet.decideSql), and the judgement adds only what follows from it and the state.
    */
-  private readonly judgements = new WeakMap<Decision, Judgement>();
+  private judgements = new WeakMap<Decision, Judgement>();
   /** Judgements of prepared statements at Bind, which repeats for every execution. */
-  private readonly bindJudgements = new WeakMap<StatementRecord, Judgement>();
+  private bindJudgements = new WeakMap<StatementRecord, Judgement>();
   /** The last entry of `judgements` looked up: a session sends one statement shape after another. */
   private lastJudgement: Judgement | undefined;
 
@@ -81,6 +81,13 @@ export class StatementJudge {
     /** Why statements would take masked values where masking does not follow them (write-through.ts). */
     private readonly writeThrough: (state: PostgresResourceState, classification: SqlClassification | undefined) => string | undefined = () => undefined,
   ) {}
+
+  /** Forgets every judgement: what they were made with changed (the session's column index). */
+  forget(): void {
+    this.judgements = new WeakMap();
+    this.bindJudgements = new WeakMap();
+    this.lastJudgement = undefined;
+  }
 
   /** SQL text of a Query or a Parse. */
   text(text: string): Judgement {
