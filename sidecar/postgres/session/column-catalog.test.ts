@@ -121,16 +121,15 @@ describe('throughViews', () => {
 describe('functionCatalog', () => {
   /** functionQuery's rows: every name, and language and body for those that may reach a masked column. */
   const rows = [
-    ['card_of', 'sql', 'SELECT card_number FROM public.Customers WHERE id = $1'],
-    ['both', 'plpgsql', 'BEGIN RETURN (SELECT 1 FROM orders) || card_of(1) || customer_cards_id(); END'],
-    ['customer_cards_id', 'sql', 'SELECT id FROM customer_cards LIMIT 1'],
-    ['dynamic', 'plpgsql', "BEGIN EXECUTE 'SELECT 1'; END"],
-    ['py', 'plpython3u', 'return 1'],
-    ['ping', 'plpgsql', 'BEGIN RETURN pong(); END'],
-    ['pong', 'plpgsql', 'BEGIN RETURN ping() || (SELECT notes FROM customers LIMIT 1); END'],
-    ['odd', 'sql', 'SELECT 1'],
-    ['lower', null, null],
-    ['harmless', null, null],
+    ['names', JSON.stringify(['card_of', 'both', 'customer_cards_id', 'dynamic', 'py', 'ping', 'pong', 'odd', 'lower', 'harmless']), null, null],
+    ['function', 'card_of', 'sql', 'SELECT card_number FROM public.Customers WHERE id = $1'],
+    ['function', 'both', 'plpgsql', 'BEGIN RETURN (SELECT 1 FROM orders) || card_of(1) || customer_cards_id(); END'],
+    ['function', 'customer_cards_id', 'sql', 'SELECT id FROM customer_cards LIMIT 1'],
+    ['function', 'dynamic', 'plpgsql', "BEGIN EXECUTE 'SELECT 1'; END"],
+    ['function', 'py', 'plpython3u', 'return 1'],
+    ['function', 'ping', 'plpgsql', 'BEGIN RETURN pong(); END'],
+    ['function', 'pong', 'plpgsql', 'BEGIN RETURN ping() || (SELECT notes FROM customers LIMIT 1); END'],
+    ['function', 'odd', 'sql', 'SELECT 1'],
   ] as string[][];
   const catalog = functionCatalog(rows, ['customers', 'customer_cards', 'Orders']);
 
@@ -148,6 +147,8 @@ describe('functionCatalog', () => {
     expect(catalog.reads.get('odd')?.unknown).toBe(true);
     expect(catalog.known.has('harmless')).toBe(true);
     expect(catalog.reads.has('harmless')).toBe(false);
+    // Names it cannot read: every function counts as created since (masked), none as harmless.
+    expect(functionCatalog([['names', 'not json', null, null]] as unknown as string[][], []).known.size).toBe(0);
   });
 
   it('resolves a lineage through functions, then views; a function it never saw is any column', () => {

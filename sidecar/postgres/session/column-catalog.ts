@@ -156,8 +156,9 @@ export function functionQuery(columnGlobs: readonly string[]): string {
     'UNION',
     "SELECT u.oid FROM userfn u JOIN userfn t ON u.body ~* ('\\m' || pg_catalog.regexp_replace(t.name, '([^a-z0-9_])', '\\\\\\1', 'g') || '\\M')",
     'JOIN tainted ON tainted.oid = t.oid)',
-    'SELECT DISTINCT pg_catalog.lower(p.proname), u.lanname, u.body FROM pg_catalog.pg_proc p',
-    'LEFT JOIN userfn u ON u.oid = p.oid AND u.oid IN (SELECT oid FROM tainted)',
+    // Every name in one row (a JSON array): thousands of rows would cost more to read than the lookup itself.
+    "SELECT 'names', (SELECT pg_catalog.json_agg(DISTINCT pg_catalog.lower(p.proname))::text FROM pg_catalog.pg_proc p), NULL, NULL",
+    "UNION ALL SELECT 'function', u.name, u.lanname, u.body FROM userfn u WHERE u.oid IN (SELECT oid FROM tainted)",
   ].join(' ');
 }
 
@@ -177,9 +178,11 @@ export interface FunctionCatalog {
 export function functionCatalog(rows: readonly (readonly string[])[], relations: readonly string[]): FunctionCatalog {
   const known = new Set<string>();
   const bodies = new Map<string, { language: string; body: string }[]>();
-  for (const [name, language, body] of rows) {
-    known.add(name!);
-    if (language) bodies.set(name!, [...(bodies.get(name!) ?? []), { language, body: body ?? '' }]);
+  for (const [kind, name, language, body] of rows) {
+    if (kind === 'names') for (const each of functionNames(name)) known.add(each);
+    if (kind !== 'function' || name === undefined) continue;
+    known.add(name);
+    bodies.set(name, [...(bodies.get(name) ?? []), { language: language ?? '', body: body ?? '' }]);
   }
   const mentions = (words: readonly string[]) => (words.length === 0 ? undefined : new RegExp(wordsPattern(words, '\\b', '\\b'), 'gi'));
   const relationWords = mentions(relations.map((name) => name.toLowerCase()));
@@ -223,6 +226,16 @@ export function functionCatalog(rows: readonly (readonly string[])[], relations:
     }
   }
   return { known, reads };
+}
+
+/** The JSON array of names functionQuery returns; none for anything else (every function then counts as created since: masked). */
+function functionNames(text: string | undefined): string[] {
+  try {
+    const names: unknown = JSON.parse(text ?? '');
+    return Array.isArray(names) ? names.filter((name): name is string => typeof name === 'string') : [];
+  } catch {
+    return [];
+  }
 }
 
 /**
