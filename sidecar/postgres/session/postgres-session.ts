@@ -808,6 +808,7 @@ export class PostgresSession {
         this.pending.completeCycle();
         this.active = undefined;
         this.copyOut = undefined;
+        this.adoptNewerIndex();
         return undefined;
       case 0x31: // 1 ParseComplete
       case 0x33: // 3 CloseComplete
@@ -846,7 +847,6 @@ export class PostgresSession {
   }
 
   private onRowDescription(frame: ReceivedFrame): null | undefined {
-    this.adoptNewerIndex();
     const head = this.pending.head;
     if (head?.kind === 'describe') {
       this.pending.shift();
@@ -867,9 +867,10 @@ export class PostgresSession {
   }
 
   /**
-   * Between result sets: the column index a refresh of the resource's catalog read since this session
-   * connected (views and functions created since, a policy's new column globs), and a refresh started
-   * on a connection of its own when the catalog's is older than its maximum age.
+   * Between request cycles (at ReadyForQuery): the column index a refresh of the resource's catalog
+   * read since this session connected (views and functions created since, a policy's new column
+   * globs), for the next statements' judgements and result sets; and a refresh started on a connection
+   * of its own when the catalog's answer is older than its maximum age.
    */
   private adoptNewerIndex(): void {
     const state = this.state;
