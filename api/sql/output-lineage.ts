@@ -438,7 +438,8 @@ export const TABLE_READING_FUNCTIONS: ReadonlyMap<string, 'table' | 'any'> = new
   ['ts_stat', 'any'],
 ]);
 
-const ANY_COLUMN: OutputColumn = Object.freeze({ star: false, sources: [], wholeRows: [], unknown: true });
+/** A value that may hold any column's values. */
+export const ANY_COLUMN: OutputColumn = Object.freeze({ star: false, sources: [], wholeRows: [], unknown: true });
 
 /** What a call to a table-reading built-in returns values of; undefined for other functions. */
 function tableReadingCall(call: PgRecord): OutputColumn | undefined {

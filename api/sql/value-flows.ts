@@ -8,6 +8,7 @@
 //
 // Built on the result analysis (output-lineage.ts): names only, no catalog, failing closed.
 import {
+  ANY_COLUMN,
   EMPTY_SCOPE,
   expressionOutput,
   fromRelations,
@@ -43,8 +44,6 @@ export interface ValueFlow {
   /** What the values are computed from, as output-lineage.ts tells it. */
   readonly from: OutputColumn;
 }
-
-const ANY_COLUMN: OutputColumn = Object.freeze({ star: false, sources: [], wholeRows: [], unknown: true });
 
 /** A statement too large to follow: anything could go anywhere. */
 const OVER_BUDGET: readonly ValueFlow[] = Object.freeze([

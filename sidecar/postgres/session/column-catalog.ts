@@ -7,7 +7,7 @@
 // own upstream connection before the app gets it.
 import { classifySql } from '../../../api/sql/classify.js';
 import type { QualifiedName } from '../../../api/sql/operations.js';
-import { STATISTICS_VALUE_COLUMNS, TABLE_READING_FUNCTIONS, type OutputColumn, type SourceColumn as LineageSource } from '../../../api/sql/output-lineage.js';
+import { ANY_COLUMN, STATISTICS_VALUE_COLUMNS, TABLE_READING_FUNCTIONS, type OutputColumn, type SourceColumn as LineageSource } from '../../../api/sql/output-lineage.js';
 import type { ColumnLineage } from '../../masking/column-matcher.js';
 import type { UpstreamConnection } from '../upstream/upstream-connection.js';
 import { decodeBackendMessage } from '../protocol/backend-messages.js';
@@ -126,6 +126,11 @@ const DYNAMIC_SQL_WORDS = [
   ...STATISTICS_VALUE_COLUMNS.keys(),
 ];
 
+/** SQL for `expression` (a name) with every character but [a-z0-9_] escaped for a regular expression. */
+function sqlRegexEscaped(expression: string): string {
+  return `pg_catalog.regexp_replace(${expression}, '([^a-z0-9_])', '\\\\\\1', 'g')`;
+}
+
 /** A regular expression source matching any of `words` as a whole word (PostgreSQL `\m...\M` or JS `\b...\b`). */
 function wordsPattern(words: readonly string[], open: string, close: string): string {
   return `${open}(${words.map((word) => word.replace(/[^a-z0-9_]/g, (char) => `\\${char}`)).join('|')})${close}`;
@@ -142,7 +147,7 @@ function wordsPattern(words: readonly string[], open: string, close: string): st
 export function functionQuery(columnGlobs: readonly string[]): string {
   return [
     reachingRelations(columnGlobs),
-    ", pattern(p) AS (SELECT '\\m(' || pg_catalog.string_agg(DISTINCT pg_catalog.regexp_replace(pg_catalog.lower(c.relname), '([^a-z0-9_])', '\\\\\\1', 'g'), '|') || ')\\M'",
+    `, pattern(p) AS (SELECT '\\m(' || pg_catalog.string_agg(DISTINCT ${sqlRegexEscaped('pg_catalog.lower(c.relname)')}, '|') || ')\\M'`,
     'FROM pg_catalog.pg_class c WHERE c.oid IN (SELECT oid FROM reaching))',
     ', userfn AS (SELECT p.oid, pg_catalog.lower(p.proname) AS name, l.lanname,',
     "CASE WHEN p.prosrc = '' THEN pg_catalog.pg_get_functiondef(p.oid) ELSE p.prosrc END AS body",
@@ -154,7 +159,7 @@ export function functionQuery(columnGlobs: readonly string[]): string {
     ', tainted(oid) AS (',
     `SELECT u.oid FROM userfn u, pattern WHERE u.lanname NOT IN ('sql', 'plpgsql') OR u.body ~* pattern.p OR u.body ~* ${sqlLiteral(wordsPattern(DYNAMIC_SQL_WORDS, '\\m', '\\M'))}`,
     'UNION',
-    "SELECT u.oid FROM userfn u JOIN userfn t ON u.body ~* ('\\m' || pg_catalog.regexp_replace(t.name, '([^a-z0-9_])', '\\\\\\1', 'g') || '\\M')",
+    `SELECT u.oid FROM userfn u JOIN userfn t ON u.body ~* ('\\m' || ${sqlRegexEscaped('t.name')} || '\\M')`,
     'JOIN tainted ON tainted.oid = t.oid)',
     // Every name in one row (a JSON array): thousands of rows would cost more to read than the lookup itself.
     "SELECT 'names', (SELECT pg_catalog.json_agg(DISTINCT pg_catalog.lower(p.proname))::text FROM pg_catalog.pg_proc p), NULL, NULL",
@@ -179,7 +184,7 @@ export function functionCatalog(rows: readonly (readonly string[])[], relations:
   const known = new Set<string>();
   const bodies = new Map<string, { language: string; body: string }[]>();
   for (const [kind, name, language, body] of rows) {
-    if (kind === 'names') for (const each of functionNames(name)) known.add(each);
+    if (kind === 'names') for (const each of jsonNames(name)) known.add(each);
     if (kind !== 'function' || name === undefined) continue;
     known.add(name);
     bodies.set(name, [...(bodies.get(name) ?? []), { language: language ?? '', body: body ?? '' }]);
@@ -187,7 +192,7 @@ export function functionCatalog(rows: readonly (readonly string[])[], relations:
   const mentions = (words: readonly string[]) => (words.length === 0 ? undefined : new RegExp(wordsPattern(words, '\\b', '\\b'), 'gi'));
   const relationWords = mentions(relations.map((name) => name.toLowerCase()));
   const functionWords = mentions([...bodies.keys()]);
-  const dynamic = new RegExp(`\\b(${DYNAMIC_SQL_WORDS.join('|')})\\b`, 'i');
+  const dynamic = new RegExp(wordsPattern(DYNAMIC_SQL_WORDS, '\\b', '\\b'), 'i');
   const own = new Map<string, { lineage: ColumnLineage; calls: Set<string> }>();
   for (const [name, definitions] of bodies) {
     const rowsRead = new Set<string>();
@@ -228,16 +233,6 @@ export function functionCatalog(rows: readonly (readonly string[])[], relations:
   return { known, reads };
 }
 
-/** The JSON array of names functionQuery returns; none for anything else (every function then counts as created since: masked). */
-function functionNames(text: string | undefined): string[] {
-  try {
-    const names: unknown = JSON.parse(text ?? '');
-    return Array.isArray(names) ? names.filter((name): name is string => typeof name === 'string') : [];
-  } catch {
-    return [];
-  }
-}
-
 /**
  * A lineage with the functions it names replaced by what they may return (the function catalog),
  * then the view columns it names followed to their tables: what column rules are matched against.
@@ -265,9 +260,16 @@ export function resolveLineage(index: ColumnIndex, lineage: ColumnLineage): Colu
   return index.throughViews === undefined ? resolved : index.throughViews(resolved);
 }
 
+/** A catalog column's lineage (a view column's) with the functions it names resolved; undefined for a table column. */
+export function sourceLineage(index: ColumnIndex, source: SourceColumn): ColumnLineage | undefined {
+  const lineage = source.derivedFrom;
+  // Views were followed when the catalog was read: only functions are left to resolve.
+  return lineage?.functions === undefined ? lineage : resolveLineage(index, lineage);
+}
+
 /** How deep views over views are followed at once; deeper, a column counts as possibly any column (masked). */
 const MAX_VIEW_NESTING = 64;
-const ANY_COLUMN: ColumnLineage = Object.freeze({ sources: [], wholeRows: [], unknown: true });
+
 
 interface ViewDefinition {
   readonly oid: number;
@@ -277,8 +279,12 @@ interface ViewDefinition {
   readonly definition: string;
 }
 
-/** The JSON array of names viewQuery returns; none for anything else (the view's columns then resolve to nothing). */
-function columnNames(text: string | undefined): string[] {
+/**
+ * A JSON array of names, as viewQuery (a view's columns) and functionQuery (every function) return
+ * them; none for anything else (a view's columns then resolve to nothing; every function counts as
+ * created since, and is masked).
+ */
+function jsonNames(text: string | undefined): string[] {
   try {
     const names: unknown = JSON.parse(text ?? '');
     return Array.isArray(names) && names.every((name) => typeof name === 'string') ? names : [];
@@ -299,7 +305,7 @@ function columnNames(text: string | undefined): string[] {
 export function viewColumns(rows: readonly (readonly string[])[]): CatalogIndex {
   const views = new Map<number, ViewDefinition>();
   for (const [oid, schema, name, definition, columns] of rows) {
-    views.set(Number(oid), { oid: Number(oid), table: { schema: schema!, name: name! }, columns: columnNames(columns), definition: definition ?? '' });
+    views.set(Number(oid), { oid: Number(oid), table: { schema: schema!, name: name! }, columns: jsonNames(columns), definition: definition ?? '' });
   }
   // A view's own lineage, before views inside it are followed: per column, or undefined when unknown.
   const own = new Map<number, (readonly OutputColumn[]) | undefined>();

@@ -37,7 +37,7 @@ import {
   type StartupMessage,
 } from '../protocol/startup-messages.js';
 import { connectUpstream, type UpstreamConnection } from '../upstream/upstream-connection.js';
-import { columnKey, resolveLineage, type ColumnCatalog, type ColumnIndex } from './column-catalog.js';
+import { columnKey, resolveLineage, sourceLineage, type ColumnCatalog, type ColumnIndex } from './column-catalog.js';
 import {
   blockedLabel,
   denialErrorResponse,
@@ -899,9 +899,7 @@ export class PostgresSession {
     const source = field.tableOid !== 0 ? this.columnIndex.get(columnKey(field.tableOid, field.columnAttr)) : undefined;
     // A view's column: what the view computes it from (the statement's own lineage is for computed
     // fields only); a computed field: what the view columns and functions it names come from.
-    // A view column's functions are resolved here too (views are followed when the catalog is read).
-    const computed = source !== undefined ? (source.derivedFrom?.functions !== undefined ? source.derivedFrom : undefined) : derivedFrom;
-    const lineage = computed !== undefined ? resolveLineage(this.columnIndex, computed) : source?.derivedFrom;
+    const lineage = source !== undefined ? sourceLineage(this.columnIndex, source) : derivedFrom !== undefined ? resolveLineage(this.columnIndex, derivedFrom) : undefined;
     return {
       name: field.name,
       typeOid: field.typeOid,

@@ -3,11 +3,11 @@
 // come from and column rules reach it. Table columns (OID set) are matched by their catalog names
 // and get nothing here, unless the session's catalog lookup predates the rules in force. Where the two cannot be lined up exactly (several `*`, a count that does
 // not fit), every computed field gets what any entry is computed from: masking more, never less.
-import type { OutputColumn, OutputLineage } from '../../../api/sql/output-lineage.js';
+import { ANY_COLUMN, type OutputColumn, type OutputLineage } from '../../../api/sql/output-lineage.js';
 import type { ColumnLineage } from '../../masking/column-matcher.js';
 import type { RowField } from '../protocol/backend-messages.js';
 
-const UNKNOWN_COLUMN: ColumnLineage = Object.freeze({ sources: [], wholeRows: [], unknown: true });
+const UNKNOWN_COLUMN: ColumnLineage = ANY_COLUMN;
 
 /**
  * Per field, what it is computed from; undefined for values computed from no column, and for table

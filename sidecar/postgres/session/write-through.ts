@@ -7,11 +7,12 @@
 // server file) it is refused. The flows come from the statement's text (api/sql/value-flows.ts);
 // whole rows are narrowed to the table's masked columns with the session's catalog lookup.
 import type { SqlClassification } from '../../../api/sql/operations.js';
+import { ANY_COLUMN } from '../../../api/sql/output-lineage.js';
 import type { FlowTarget, ValueFlow } from '../../../api/sql/value-flows.js';
 import type { ColumnLineage, ResultColumn } from '../../masking/column-matcher.js';
 import type { Masker } from '../../masking/masker.js';
 import { isStronger, type MaskingStrategy } from '../../masking/strategies.js';
-import { resolveLineage, type ColumnIndex, type SourceColumn } from './column-catalog.js';
+import { resolveLineage, sourceLineage, type ColumnIndex, type SourceColumn } from './column-catalog.js';
 
 /** What the metric and the denial name as the blocker. */
 export const WRITE_THROUGH = 'masking/write-through';
@@ -23,8 +24,6 @@ interface MaskedSource {
   readonly column?: string;
   readonly strategy: MaskingStrategy;
 }
-
-const ANY_COLUMN = { sources: [], wholeRows: [], unknown: true } as const;
 
 /** The index's columns by lower-case table name, built once per index. */
 const BY_TABLE = new WeakMap<ColumnIndex, Map<string, SourceColumn[]>>();
@@ -90,7 +89,8 @@ function maskedSources(from: ColumnLineage, masker: Masker, index: ColumnIndex, 
       continue;
     }
     for (const column of byTable.get(relation) ?? []) {
-      const derived = column.derivedFrom ? { derivedFrom: column.derivedFrom.functions ? resolveLineage(index, column.derivedFrom) : column.derivedFrom } : {};
+      const derivedFrom = sourceLineage(index, column);
+      const derived = derivedFrom ? { derivedFrom } : {};
       add(`${relation}.${column.column}`, column.column.toLowerCase(), strategyOf(masker, { name: column.column, sourceName: column.column, table: column.table, ...derived }));
     }
   }
